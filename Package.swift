@@ -1,0 +1,78 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "DeepPacketSentinel",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "dps", targets: ["dps"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+    ],
+    targets: [
+        // The ring-buffer record shared with bpf/dps.bpf.c.
+        .target(name: "CSensorABI"),
+        // libbpf 1.1.2 from Debian's libbpf-dev, plus a shim that builds opts structs in C.
+        .systemLibrary(
+            name: "CLibbpf",
+            pkgConfig: "libbpf",
+            providers: [.apt(["libbpf-dev"])]
+        ),
+        // Pure Swift: packet events, the flow table, frames. No libbpf, testable anywhere.
+        .target(name: "SensorCore"),
+        // libpcap from Debian's libpcap-dev: reads pcap and pcapng files.
+        .systemLibrary(
+            name: "CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
+        // Sources (pcap, NDJSON) and sinks (stdout/file, Kronos socket); rules files.
+        .target(
+            name: "SensorIO",
+            dependencies: [
+                "SensorCore", "CPcap",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The kernel layer: load the embedded BPF object, attach TC hooks, read the ring buffer.
+        .target(
+            name: "SensorKernel",
+            dependencies: [
+                "CLibbpf", "CSensorABI", "SensorCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            plugins: ["BPFObjectPlugin"]
+        ),
+        .executableTarget(
+            name: "dps",
+            dependencies: [
+                "SensorCore", "SensorIO", "SensorKernel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Build tool: compiles bpf/*.bpf.c with the toolchain's clang and embeds the object.
+        .executableTarget(name: "BPFEmbed", path: "Sources/BPFEmbed"),
+        .plugin(
+            name: "BPFObjectPlugin",
+            capability: .buildTool(),
+            dependencies: ["BPFEmbed"]
+        ),
+        .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore"]),
+        .testTarget(name: "SensorIOTests", dependencies: ["SensorIO", "SensorCore"]),
+        .testTarget(
+            name: "SensorKernelTests",
+            dependencies: ["SensorKernel", "SensorCore", "SensorIO", "CSensorABI", "CLibbpf", "dps"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,95 @@
+/* shim.h — libbpf for Swift.
+ *
+ * libbpf's opts structs must be zero in every byte libbpf does not know, padding included, and its
+ * LIBBPF_OPTS macro does not import into Swift. So each opts struct is built here: memset, then the
+ * fields. Names are prefixed CLibbpf_.
+ */
+#ifndef CLIBBPF_SHIM_H
+#define CLIBBPF_SHIM_H
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <string.h>
+
+static inline struct bpf_tc_hook CLibbpf_tc_hook(int ifindex, enum bpf_tc_attach_point point)
+{
+    struct bpf_tc_hook hook;
+    memset(&hook, 0, sizeof(hook));
+    hook.sz = sizeof(hook);
+    hook.ifindex = ifindex;
+    hook.attach_point = point;
+    return hook;
+}
+
+static inline struct bpf_tc_opts CLibbpf_tc_opts(int prog_fd, __u32 handle, __u32 priority,
+                                                 __u32 flags)
+{
+    struct bpf_tc_opts opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.sz = sizeof(opts);
+    opts.prog_fd = prog_fd;
+    opts.handle = handle;
+    opts.priority = priority;
+    opts.flags = flags;
+    return opts;
+}
+
+/* Creates the clsact qdisc. Returns 1 if created, 0 if it already existed, -errno on failure. */
+static inline int CLibbpf_tc_clsact_create(int ifindex)
+{
+    struct bpf_tc_hook hook = CLibbpf_tc_hook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS);
+    int err = bpf_tc_hook_create(&hook);
+    if (err == -EEXIST)
+        return 0;
+    return err < 0 ? err : 1;
+}
+
+/* Removes the clsact qdisc and with it every filter on it. */
+static inline int CLibbpf_tc_clsact_destroy(int ifindex)
+{
+    struct bpf_tc_hook hook = CLibbpf_tc_hook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS);
+    return bpf_tc_hook_destroy(&hook);
+}
+
+/* Attaches prog_fd at (handle, priority), replacing a filter left there by an earlier run. */
+static inline int CLibbpf_tc_attach(int ifindex, int egress, int prog_fd, __u32 handle,
+                                    __u32 priority)
+{
+    struct bpf_tc_hook hook = CLibbpf_tc_hook(ifindex, egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+    struct bpf_tc_opts opts = CLibbpf_tc_opts(prog_fd, handle, priority, BPF_TC_F_REPLACE);
+    return bpf_tc_attach(&hook, &opts);
+}
+
+static inline int CLibbpf_tc_detach(int ifindex, int egress, __u32 handle, __u32 priority)
+{
+    struct bpf_tc_hook hook = CLibbpf_tc_hook(ifindex, egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+    struct bpf_tc_opts opts = CLibbpf_tc_opts(0, handle, priority, 0);
+    return bpf_tc_detach(&hook, &opts);
+}
+
+/* Returns the program id attached at (handle, priority), 0 if none, -errno on failure. */
+static inline long CLibbpf_tc_query(int ifindex, int egress, __u32 handle, __u32 priority)
+{
+    struct bpf_tc_hook hook = CLibbpf_tc_hook(ifindex, egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+    struct bpf_tc_opts opts = CLibbpf_tc_opts(0, handle, priority, 0);
+    int err = bpf_tc_query(&hook, &opts);
+    if (err == -ENOENT)
+        return 0;
+    return err < 0 ? err : (long)opts.prog_id;
+}
+
+/* bpf_prog_test_run_opts on one packet: returns the program's return value or -errno. */
+static inline int CLibbpf_prog_test_run(int prog_fd, const void *packet, __u32 size)
+{
+    struct bpf_test_run_opts opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.sz = sizeof(opts);
+    opts.data_in = packet;
+    opts.data_size_in = size;
+    opts.repeat = 1;
+    int err = bpf_prog_test_run_opts(prog_fd, &opts);
+    return err < 0 ? err : (int)opts.retval;
+}
+
+#endif

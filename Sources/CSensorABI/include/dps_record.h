@@ -1,0 +1,72 @@
+/* dps_record.h — the one ring-buffer record layout shared by bpf/dps.bpf.c and Swift.
+ *
+ * The BPF program writes these records; SensorKernel reads them. Both sides assert the size and
+ * the offsets below, so a change here that is not made on both sides fails to build. Plain
+ * fixed-width fields, explicit padding, no bitfields.
+ */
+#ifndef DPS_RECORD_H
+#define DPS_RECORD_H
+
+#ifdef __bpf__
+#include <linux/types.h>
+typedef __u8 dps_u8;
+typedef __u16 dps_u16;
+typedef __u32 dps_u32;
+typedef __u64 dps_u64;
+#else
+#include <stdint.h>
+typedef uint8_t dps_u8;
+typedef uint16_t dps_u16;
+typedef uint32_t dps_u32;
+typedef uint64_t dps_u64;
+#endif
+
+#define DPS_SNAPSHOT_MAX 128
+
+/* dps_packet_record.direction */
+#define DPS_DIR_INGRESS 0
+#define DPS_DIR_EGRESS 1
+
+/* dps_packet_record.flags */
+#define DPS_F_FRAGMENT 0x01 /* IPv4/IPv6 non-first fragment: no L4 header, ports 0 */
+#define DPS_F_TRUNCATED 0x02 /* L4 header did not fit in the packet: ports/flags 0 */
+
+/* Indices of the per-CPU counter array `counters`. */
+#define DPS_CTR_RINGBUF_FULL 0 /* bpf_ringbuf_reserve failed: the packet has no record */
+#define DPS_CTR_PACKETS 1      /* packets that produced a record */
+#define DPS_CTR_NOT_IP 2       /* frames that are not IPv4/IPv6 (ARP, LLDP...): no record */
+#define DPS_CTR_MALFORMED 3    /* IP header cut short or invalid: no record */
+#define DPS_CTR_MAX 4
+
+struct dps_packet_record {
+    dps_u64 timestamp_ns;  /*  0: bpf_ktime_get_ns(), CLOCK_MONOTONIC */
+    dps_u32 ifindex;       /*  8 */
+    dps_u32 payload_len;   /* 12: full L4 payload length, from skb->len */
+    dps_u8 src_addr[16];   /* 16: IPv4 in the first 4 bytes, the rest zero */
+    dps_u8 dst_addr[16];   /* 32 */
+    dps_u16 src_port;      /* 48: host byte order; 0 when the protocol has none */
+    dps_u16 dst_port;      /* 50 */
+    dps_u8 direction;      /* 52: DPS_DIR_* */
+    dps_u8 ip_version;     /* 53: 4 or 6 */
+    dps_u8 l4_proto;       /* 54: IPPROTO_* */
+    dps_u8 tcp_flags;      /* 55: FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 URG 0x20 ECE 0x40 CWR 0x80 */
+    dps_u16 snap_len;      /* 56: valid bytes in payload[] (<= DPS_SNAPSHOT_MAX) */
+    dps_u8 flags;          /* 58: DPS_F_* */
+    dps_u8 _pad[5];        /* 59: zero */
+    dps_u8 payload[DPS_SNAPSHOT_MAX]; /* 64: first bytes of the L4 payload */
+};
+
+#define DPS_RECORD_SIZE 192
+
+#define DPS_ASSERT_LAYOUT                                                                      \
+    _Static_assert(sizeof(struct dps_packet_record) == DPS_RECORD_SIZE, "record size");       \
+    _Static_assert(__builtin_offsetof(struct dps_packet_record, ifindex) == 8, "ifindex");    \
+    _Static_assert(__builtin_offsetof(struct dps_packet_record, payload_len) == 12, "len");   \
+    _Static_assert(__builtin_offsetof(struct dps_packet_record, src_addr) == 16, "src");      \
+    _Static_assert(__builtin_offsetof(struct dps_packet_record, dst_addr) == 32, "dst");      \
+    _Static_assert(__builtin_offsetof(struct dps_packet_record, src_port) == 48, "sport");    \
+    _Static_assert(__builtin_offsetof(struct dps_packet_record, direction) == 52, "dir");     \
+    _Static_assert(__builtin_offsetof(struct dps_packet_record, snap_len) == 56, "snap");     \
+    _Static_assert(__builtin_offsetof(struct dps_packet_record, payload) == 64, "payload");
+
+#endif

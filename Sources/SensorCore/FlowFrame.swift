@@ -1,0 +1,81 @@
+/// One flow, or one active-timeout period of a long flow: what Kronos and the training files see.
+///
+/// `source` is the initiator. `bytesIn` and `packetsIn` are what the initiator sent, `bytesOut`
+/// and `packetsOut` what the responder sent; bytes are L4 payload bytes.
+public struct FlowFrame: Equatable, Sendable {
+    public var source: IPAddress
+    public var destination: IPAddress
+    public var sourcePort: UInt16
+    public var destinationPort: UInt16
+    public var transport: FlowProtocol
+    public var bytesIn: UInt64
+    public var bytesOut: UInt64
+    /// Seconds from the first to the last packet of the frame.
+    public var duration: Double
+    /// Up to 128 bytes of the first payload (see `FlowTable`); nil in continuation frames.
+    public var payload: [UInt8]?
+
+    // Extended fields (`--extended`).
+    public var packetsIn: UInt64
+    public var packetsOut: UInt64
+    /// Microseconds since the Unix epoch.
+    public var firstSeen: Int64
+    public var lastSeen: Int64
+    public var tcpFlags: TCPFlags
+    public var endReason: EndReason
+    public var interface: String
+
+    /// Which flow the frame belongs to, and its place among that flow's frames (0 first): lets a
+    /// later stage (labeling) treat active-timeout continuations like the first frame.
+    public var flowID: UInt64
+    public var sequence: UInt32
+    /// Set by the labeling stage; written last when present.
+    public var label: String?
+
+    public init(
+        source: IPAddress, destination: IPAddress, sourcePort: UInt16, destinationPort: UInt16,
+        transport: FlowProtocol, bytesIn: UInt64, bytesOut: UInt64, duration: Double,
+        payload: [UInt8]?, packetsIn: UInt64 = 0, packetsOut: UInt64 = 0, firstSeen: Int64 = 0,
+        lastSeen: Int64 = 0, tcpFlags: TCPFlags = [], endReason: EndReason = .shutdown,
+        interface: String = "", flowID: UInt64 = 0, sequence: UInt32 = 0, label: String? = nil
+    ) {
+        self.source = source
+        self.destination = destination
+        self.sourcePort = sourcePort
+        self.destinationPort = destinationPort
+        self.transport = transport
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+        self.duration = duration
+        self.payload = payload
+        self.packetsIn = packetsIn
+        self.packetsOut = packetsOut
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+        self.tcpFlags = tcpFlags
+        self.endReason = endReason
+        self.interface = interface
+        self.flowID = flowID
+        self.sequence = sequence
+        self.label = label
+    }
+}
+
+public enum FlowProtocol: String, Sendable, CaseIterable {
+    case tcp = "TCP"
+    case udp = "UDP"
+    case other = "OTHER"
+
+    public init(number: UInt8) {
+        switch number {
+        case IPProtocolNumber.tcp: self = .tcp
+        case IPProtocolNumber.udp: self = .udp
+        default: self = .other
+        }
+    }
+}
+
+/// Why a frame was emitted.
+public enum EndReason: String, Sendable, CaseIterable {
+    case fin, rst, idle, active, evicted, shutdown
+}

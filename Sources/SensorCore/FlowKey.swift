@@ -1,0 +1,133 @@
+/// Both directions of a conversation map to one key: endpoint `a` is the lower of the two
+/// (address, port) pairs. The interface is part of the key, so a packet seen on two interfaces of
+/// a router is two flows, one per interface, never one flow counted twice.
+struct FlowKey: Hashable {
+    var a: IPAddress
+    var b: IPAddress
+    var aPort: UInt16
+    var bPort: UInt16
+    var transport: UInt8
+    var interface: UInt32
+
+    /// The key of `event`'s flow, and which endpoint sent it: 0 for `a`, 1 for `b`.
+    static func canonical(_ event: PacketEvent) -> (FlowKey, side: UInt8) {
+        let sourceFirst =
+            event.source < event.destination
+            || (event.source == event.destination && event.sourcePort <= event.destinationPort)
+        if sourceFirst {
+            return (
+                FlowKey(
+                    a: event.source, b: event.destination, aPort: event.sourcePort,
+                    bPort: event.destinationPort, transport: event.transport,
+                    interface: event.interface), 0
+            )
+        }
+        return (
+            FlowKey(
+                a: event.destination, b: event.source, aPort: event.destinationPort,
+                bPort: event.sourcePort, transport: event.transport, interface: event.interface), 1
+        )
+    }
+}
+
+/// One slot of the flow table: counters by endpoint side (0 = key.a, 1 = key.b) for the current
+/// period, and what it takes to emit a frame.
+struct FlowEntry {
+    enum State: UInt8 { case open, closing, closed }
+
+    var key: FlowKey
+    var state: State = .open
+    var closeReason: EndReason = .fin
+    var initiator: UInt8 = 0
+    var orientationFixed = false
+    var finSides: UInt8 = 0
+    var flags: TCPFlags = []
+    var sequence: UInt32 = 0
+    var flowID: UInt64 = 0
+    var packets: (UInt64, UInt64) = (0, 0)
+    var bytes: (UInt64, UInt64) = (0, 0)
+    /// First and last packet of the current period.
+    var first: Int64 = 0
+    var last: Int64 = 0
+    var periodStart: Int64 = 0
+    var lastActivity: Int64 = 0
+    var closeAt: Int64 = 0
+    /// The first non-empty payload snapshot each side sent (first period only).
+    var payloads: ([UInt8]?, [UInt8]?) = (nil, nil)
+
+    init(key: FlowKey) { self.key = key }
+
+    var hasPackets: Bool { packets.0 != 0 || packets.1 != 0 }
+
+    /// Who initiated, judged from the first packet alone.
+    static func initialInitiator(_ event: PacketEvent, side: UInt8) -> UInt8 {
+        let other = 1 - side
+        guard event.transport == IPProtocolNumber.tcp else { return side }
+        if event.tcpFlags.contains(.syn) {
+            return event.tcpFlags.contains(.ack) ? other : side
+        }
+        if event.sourcePort < 1024, event.destinationPort >= 1024 { return other }
+        return side
+    }
+
+    mutating func count(side: UInt8, bytes length: UInt64, at now: Int64) {
+        if !hasPackets { first = now }
+        last = now
+        lastActivity = now
+        if side == 0 {
+            packets.0 &+= 1
+            bytes.0 &+= length
+        } else {
+            packets.1 &+= 1
+            bytes.1 &+= length
+        }
+    }
+
+    func hasPayload(side: UInt8) -> Bool { side == 0 ? payloads.0 != nil : payloads.1 != nil }
+
+    mutating func keepPayload(side: UInt8, _ bytes: [UInt8]) {
+        if side == 0 { payloads.0 = bytes } else { payloads.1 = bytes }
+    }
+
+    /// Ends the period: counters restart, orientation and identity stay.
+    mutating func startPeriod(at now: Int64) {
+        packets = (0, 0)
+        bytes = (0, 0)
+        flags = []
+        payloads = (nil, nil)
+        periodStart = now
+    }
+
+    mutating func becomeTombstone() {
+        state = .closed
+        payloads = (nil, nil)
+        packets = (0, 0)
+        bytes = (0, 0)
+    }
+
+    func frame(reason: EndReason, interface: String) -> FlowFrame {
+        let fromA = initiator == 0
+        let payload: [UInt8]? =
+            sequence == 0 ? (fromA ? (payloads.0 ?? payloads.1) : (payloads.1 ?? payloads.0)) : nil
+        return FlowFrame(
+            source: fromA ? key.a : key.b,
+            destination: fromA ? key.b : key.a,
+            sourcePort: fromA ? key.aPort : key.bPort,
+            destinationPort: fromA ? key.bPort : key.aPort,
+            transport: FlowProtocol(number: key.transport),
+            bytesIn: fromA ? bytes.0 : bytes.1,
+            bytesOut: fromA ? bytes.1 : bytes.0,
+            duration: Double((last - first) / 1000) / 1_000_000,
+            payload: payload,
+            packetsIn: fromA ? packets.0 : packets.1,
+            packetsOut: fromA ? packets.1 : packets.0,
+            firstSeen: first / 1000,
+            lastSeen: last / 1000,
+            tcpFlags: flags,
+            endReason: reason,
+            interface: interface,
+            flowID: flowID,
+            sequence: sequence
+        )
+    }
+}

@@ -1,0 +1,282 @@
+/// Timeouts and bounds of a `FlowTable`. Times are nanoseconds.
+public struct FlowTableConfiguration: Sendable, Equatable {
+    public var idleTimeout: Int64 = 10_000_000_000
+    public var activeTimeout: Int64 = 60_000_000_000
+    public var maxFlows: Int = 262_144
+    /// How long a closed TCP connection waits for its last ACKs before its frame is emitted.
+    public var closeLinger: Int64 = 500_000_000
+
+    public init(
+        idleTimeout: Int64 = 10_000_000_000, activeTimeout: Int64 = 60_000_000_000,
+        maxFlows: Int = 262_144, closeLinger: Int64 = 500_000_000
+    ) {
+        self.idleTimeout = idleTimeout
+        self.activeTimeout = activeTimeout
+        self.maxFlows = maxFlows
+        self.closeLinger = closeLinger
+    }
+}
+
+/// Counters of a `FlowTable`.
+public struct FlowTableStats: Sendable, Equatable {
+    /// Packets ingested.
+    public var packets: UInt64 = 0
+    /// Packets of a TCP connection that arrived after its frame was emitted (final ACKs,
+    /// retransmitted FINs): absorbed, counted here, not in a frame.
+    public var trailingPackets: UInt64 = 0
+    public var flowsCreated: UInt64 = 0
+    public var frames: UInt64 = 0
+    /// Frames by `EndReason`, in `EndReason.allCases` order.
+    public var framesByReason: [UInt64] = Array(repeating: 0, count: EndReason.allCases.count)
+
+    public init() {}
+
+    public func frames(_ reason: EndReason) -> UInt64 {
+        framesByReason[EndReason.allCases.firstIndex(of: reason)!]
+    }
+}
+
+/// Aggregates packet events into bidirectional flows and emits a `FlowFrame` when a flow ends.
+///
+/// The table never reads a clock: time comes with each event (`ingest`) or from the caller
+/// (`advance(to:)`), so file input gives the same frames every time and tests need no sleeping.
+/// Time never runs backwards here: an event older than the newest one seen counts at that time.
+///
+/// Orientation: the initiator is the sender of a TCP SYN without ACK (the receiver of a SYN+ACK
+/// when that comes first); otherwise the sender of the first packet seen, except a TCP flow first
+/// seen mid-connection from a port below 1024 to a port at or above 1024, whose receiver is taken
+/// as the initiator. Orientation is fixed once the flow's first frame is out.
+///
+/// Not thread-safe: one thread owns a table.
+public final class FlowTable {
+    public let configuration: FlowTableConfiguration
+    public private(set) var stats = FlowTableStats()
+    /// The newest time seen, in nanoseconds since the epoch.
+    public private(set) var clock: Int64 = 0
+    /// Flows held, closed connections still absorbing trailing packets included.
+    public var count: Int { index.count }
+
+    private let emit: (FlowFrame) -> Void
+    private let interfaceName: (UInt32) -> String
+    private var interfaceNames: [UInt32: String] = [:]
+
+    private var index: [FlowKey: Int32] = [:]
+    private var entries: [FlowEntry] = []
+    private var freeSlots: [Int32] = []
+    private var byActivity = IndexList()  // every held flow, oldest activity first
+    private var byPeriod = IndexList()  // open flows, oldest period start first
+    private var byClose = IndexList()  // closing flows, earliest close first
+    private var nextFlowID: UInt64 = 1
+
+    public init(
+        configuration: FlowTableConfiguration = .init(),
+        interfaceName: @escaping (UInt32) -> String = { _ in "" },
+        emit: @escaping (FlowFrame) -> Void
+    ) {
+        self.configuration = configuration
+        self.interfaceName = interfaceName
+        self.emit = emit
+    }
+
+    /// Counts one packet. `snapshot` holds the first bytes of its L4 payload (borrowed: copied
+    /// only if the flow keeps it).
+    public func ingest(_ event: PacketEvent, snapshot: UnsafeRawBufferPointer) {
+        let now = max(clock, event.timestamp)
+        if now > clock { advance(to: now) }
+        stats.packets &+= 1
+
+        let (key, side) = FlowKey.canonical(event)
+        let isTCP = event.transport == IPProtocolNumber.tcp
+        let opensConnection = isTCP && event.tcpFlags.contains(.syn) && !event.tcpFlags.contains(.ack)
+
+        let slot: Int32
+        if let existing = index[key] {
+            switch entries[Int(existing)].state {
+            case .open:
+                break
+            case .closing where !opensConnection:
+                break
+            case .closing:
+                finish(existing, reason: entries[Int(existing)].closeReason)
+                restart(existing, event: event, side: side, at: now)
+            case .closed where opensConnection:
+                restart(existing, event: event, side: side, at: now)
+            case .closed:
+                stats.trailingPackets &+= 1
+                entries[Int(existing)].lastActivity = now
+                byActivity.moveToBack(existing)
+                return
+            }
+            slot = existing
+        } else {
+            slot = insert(key, event: event, side: side, at: now)
+        }
+        update(slot, event: event, side: side, snapshot: snapshot, at: now)
+    }
+
+    /// Moves the clock to `now` and emits what has expired by then: closed connections past their
+    /// linger, flows idle for `idleTimeout`, flows whose period reached `activeTimeout`.
+    public func advance(to now: Int64) {
+        clock = max(clock, now)
+        let now = clock
+        while !byClose.isEmpty, entries[Int(byClose.head)].closeAt <= now {
+            let slot = byClose.head
+            finish(slot, reason: entries[Int(slot)].closeReason)
+        }
+        while !byPeriod.isEmpty,
+            entries[Int(byPeriod.head)].periodStart &+ configuration.activeTimeout <= now
+        {
+            let slot = byPeriod.head
+            if entries[Int(slot)].hasPackets {
+                emitFrame(slot, reason: .active)
+                entries[Int(slot)].startPeriod(at: now)
+            } else {
+                entries[Int(slot)].periodStart = now
+            }
+            byPeriod.moveToBack(slot)
+        }
+        while !byActivity.isEmpty,
+            entries[Int(byActivity.head)].lastActivity &+ configuration.idleTimeout <= now
+        {
+            let slot = byActivity.head
+            switch entries[Int(slot)].state {
+            case .open: if entries[Int(slot)].hasPackets { emitFrame(slot, reason: .idle) }
+            case .closing: emitFrame(slot, reason: entries[Int(slot)].closeReason)
+            case .closed: break
+            }
+            release(slot)
+        }
+    }
+
+    /// Emits every flow still held (closing connections with their own reason, the rest as
+    /// `shutdown`) and empties the table.
+    public func drain() {
+        while !byClose.isEmpty {
+            let slot = byClose.head
+            finish(slot, reason: entries[Int(slot)].closeReason)
+        }
+        while !byActivity.isEmpty {
+            let slot = byActivity.head
+            if entries[Int(slot)].state == .open, entries[Int(slot)].hasPackets {
+                emitFrame(slot, reason: .shutdown)
+            }
+            release(slot)
+        }
+    }
+
+    // MARK: - Slots
+
+    private func insert(_ key: FlowKey, event: PacketEvent, side: UInt8, at now: Int64) -> Int32 {
+        if index.count >= configuration.maxFlows, !byActivity.isEmpty {
+            let victim = byActivity.head
+            if entries[Int(victim)].state != .closed, entries[Int(victim)].hasPackets {
+                emitFrame(victim, reason: .evicted)
+            }
+            release(victim)
+        }
+        let slot: Int32
+        if let free = freeSlots.popLast() {
+            slot = free
+            entries[Int(slot)] = FlowEntry(key: key)
+        } else {
+            slot = Int32(entries.count)
+            entries.append(FlowEntry(key: key))
+            let capacity = entries.capacity
+            byActivity.reserve(slots: capacity)
+            byPeriod.reserve(slots: capacity)
+            byClose.reserve(slots: capacity)
+        }
+        index[key] = slot
+        restart(slot, event: event, side: side, at: now)
+        return slot
+    }
+
+    /// (Re)starts the slot as a new flow whose first packet is `event`.
+    private func restart(_ slot: Int32, event: PacketEvent, side: UInt8, at now: Int64) {
+        let key = entries[Int(slot)].key
+        var entry = FlowEntry(key: key)
+        entry.flowID = nextFlowID
+        nextFlowID &+= 1
+        entry.initiator = FlowEntry.initialInitiator(event, side: side)
+        entry.orientationFixed = event.transport == IPProtocolNumber.tcp && event.tcpFlags.contains(.syn)
+        entry.periodStart = now
+        entry.lastActivity = now
+        entries[Int(slot)] = entry
+        stats.flowsCreated &+= 1
+        byClose.remove(slot)
+        byPeriod.remove(slot)
+        byPeriod.append(slot)
+        byActivity.remove(slot)
+        byActivity.append(slot)
+    }
+
+    private func update(
+        _ slot: Int32, event: PacketEvent, side: UInt8, snapshot: UnsafeRawBufferPointer, at now: Int64
+    ) {
+        let i = Int(slot)
+        let flags = event.tcpFlags
+        entries[i].count(side: side, bytes: UInt64(event.payloadLength), at: now)
+        entries[i].flags.formUnion(flags)
+        if !snapshot.isEmpty, entries[i].sequence == 0, !entries[i].hasPayload(side: side) {
+            entries[i].keepPayload(side: side, Array(snapshot.prefix(128)))
+        }
+        byActivity.moveToBack(slot)
+
+        guard event.transport == IPProtocolNumber.tcp else { return }
+        if !entries[i].orientationFixed, entries[i].sequence == 0, flags.contains(.syn),
+            !flags.contains(.ack)
+        {
+            entries[i].initiator = side
+            entries[i].orientationFixed = true
+        }
+        guard entries[i].state == .open else { return }
+        if flags.contains(.rst) {
+            close(slot, reason: .rst, at: now)
+        } else if flags.contains(.fin) {
+            entries[i].finSides |= 1 << side
+            if entries[i].finSides == 0b11 { close(slot, reason: .fin, at: now) }
+        }
+    }
+
+    private func close(_ slot: Int32, reason: EndReason, at now: Int64) {
+        entries[Int(slot)].state = .closing
+        entries[Int(slot)].closeReason = reason
+        entries[Int(slot)].closeAt = now &+ configuration.closeLinger
+        byPeriod.remove(slot)
+        byClose.append(slot)
+    }
+
+    /// Emits a closing connection's frame; the slot stays as a tombstone that absorbs trailing
+    /// packets until it has been idle for `idleTimeout`.
+    private func finish(_ slot: Int32, reason: EndReason) {
+        if entries[Int(slot)].hasPackets { emitFrame(slot, reason: reason) }
+        entries[Int(slot)].becomeTombstone()
+        byClose.remove(slot)
+        byPeriod.remove(slot)
+    }
+
+    private func release(_ slot: Int32) {
+        index.removeValue(forKey: entries[Int(slot)].key)
+        byActivity.remove(slot)
+        byPeriod.remove(slot)
+        byClose.remove(slot)
+        entries[Int(slot)].becomeTombstone()
+        freeSlots.append(slot)
+    }
+
+    private func emitFrame(_ slot: Int32, reason: EndReason) {
+        let entry = entries[Int(slot)]
+        let name: String
+        if let known = interfaceNames[entry.key.interface] {
+            name = known
+        } else {
+            name = interfaceName(entry.key.interface)
+            interfaceNames[entry.key.interface] = name
+        }
+        let frame = entry.frame(reason: reason, interface: name)
+        stats.frames &+= 1
+        stats.framesByReason[EndReason.allCases.firstIndex(of: reason)!] &+= 1
+        entries[Int(slot)].sequence &+= 1
+        emit(frame)
+    }
+}

@@ -1,0 +1,206 @@
+import CLibbpf
+import CSensorABI
+import Logging
+import SensorCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The loaded BPF programs, attached to TC ingress (and egress) of each interface, and the ring
+/// buffer they write to. Creating one attaches; `close()` (or deinit) removes every hook it made.
+public final class KernelSensor {
+    /// Where our filters sit on the clsact hooks. Attaching replaces a filter at the same place,
+    /// which is how a hook left behind by a killed run is taken over and later removed.
+    public static let tcHandle: UInt32 = 0x6470
+    public static let tcPriority: UInt32 = 1
+
+    public struct Interface: Sendable, Equatable {
+        public var name: String
+        public var index: UInt32
+    }
+
+    public let interfaces: [Interface]
+    private let logger: Logger
+    private var object: OpaquePointer?
+    private var ring: OpaquePointer?
+    private var countersFD: Int32 = -1
+    private var attached: [(ifindex: Int32, egress: Bool)] = []
+    private var createdClsact: [Int32] = []
+    private var objectBytes: [UInt8]
+    private let reader: RecordReader
+
+    /// Resolves the interfaces, checks the kernel, loads the programs and attaches them. Throws
+    /// with nothing left attached when any step fails.
+    public init(
+        interfaces names: [String], egress: Bool = true, ringBytes: UInt32 = 8 << 20,
+        logger: Logger, onPacket: @escaping (PacketEvent, UnsafeRawBufferPointer) -> Void
+    ) throws {
+        self.logger = logger
+        var resolved: [Interface] = []
+        for name in names {
+            let index = if_nametoindex(name)
+            guard index != 0 else { throw KernelError("no such network interface: \(name)") }
+            resolved.append(Interface(name: name, index: index))
+        }
+        guard !resolved.isEmpty else { throw KernelError("no interface given (--interface IF)") }
+        interfaces = resolved
+        objectBytes = EmbeddedBPF.object
+        reader = RecordReader(clock: MonotonicToWall(), onPacket: onPacket)
+        KernelSensor.routeLibbpfLog(logger)
+
+        let probe = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nil)
+        if probe == 0 {
+            throw KernelError("this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF, Linux 5.8+)")
+        } else if probe < 0 {
+            throw KernelError("probing BPF support", code: probe)
+        }
+
+        do {
+            try load(ringBytes: ringBytes)
+            for interface in resolved {
+                try attach(Int32(interface.index), name: interface.name, egress: egress)
+            }
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    private func load(ringBytes: UInt32) throws {
+        let opened = objectBytes.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, nil) }
+        guard let opened else { throw KernelError("opening the embedded BPF object", code: errno) }
+        object = opened
+        guard let events = bpf_object__find_map_by_name(opened, "events"),
+            let counters = bpf_object__find_map_by_name(opened, "counters")
+        else { throw KernelError("the embedded BPF object lacks its maps") }
+        let err = bpf_map__set_max_entries(events, ringBytes)
+        if err < 0 { throw KernelError("ring buffer size \(ringBytes)", code: err) }
+        let loaded = bpf_object__load(opened)
+        if loaded < 0 { throw KernelError("loading the BPF programs", code: loaded) }
+        countersFD = bpf_map__fd(counters)
+        let context = Unmanaged.passUnretained(reader).toOpaque()
+        guard let ring = ring_buffer__new(bpf_map__fd(events), RecordReader.callback, context, nil)
+        else { throw KernelError("opening the ring buffer", code: errno) }
+        self.ring = ring
+    }
+
+    private func attach(_ ifindex: Int32, name: String, egress: Bool) throws {
+        let created = CLibbpf_tc_clsact_create(ifindex)
+        if created < 0 { throw KernelError("creating the clsact qdisc on \(name)", code: created) }
+        if created == 1 { createdClsact.append(ifindex) }
+        for (program, isEgress) in [("tc_ingress", false), ("tc_egress", true)] where !isEgress || egress {
+            guard let prog = bpf_object__find_program_by_name(object, program) else {
+                throw KernelError("the embedded BPF object lacks \(program)")
+            }
+            let stale = CLibbpf_tc_query(ifindex, isEgress ? 1 : 0, Self.tcHandle, Self.tcPriority)
+            if stale > 0 {
+                logger.notice(
+                    "replacing a dps hook left by an earlier run",
+                    metadata: ["iface": "\(name)", "hook": "\(isEgress ? "egress" : "ingress")"])
+            }
+            let err = CLibbpf_tc_attach(
+                ifindex, isEgress ? 1 : 0, bpf_program__fd(prog), Self.tcHandle, Self.tcPriority)
+            if err < 0 {
+                throw KernelError("attaching to \(isEgress ? "egress" : "ingress") of \(name)", code: err)
+            }
+            attached.append((ifindex, isEgress))
+        }
+    }
+
+    /// Removes the hooks this sensor attached (and the clsact qdiscs it created); the ring buffer
+    /// stays readable, so what is in it can still be drained. Idempotent.
+    public func detachHooks() {
+        for hook in attached {
+            let err = CLibbpf_tc_detach(hook.ifindex, hook.egress ? 1 : 0, Self.tcHandle, Self.tcPriority)
+            if err < 0, err != -ENOENT, err != -ENODEV {
+                logger.warning("detaching a TC hook failed", metadata: ["errno": "\(-err)"])
+            }
+        }
+        attached.removeAll()
+        for ifindex in createdClsact { _ = CLibbpf_tc_clsact_destroy(ifindex) }
+        createdClsact.removeAll()
+    }
+
+    /// Detaches and frees everything. Idempotent.
+    public func close() {
+        detachHooks()
+        if let ring { ring_buffer__free(ring) }
+        ring = nil
+        if let object { bpf_object__close(object) }
+        object = nil
+    }
+
+    /// Delivers waiting records to `onPacket`, waiting up to `timeoutMilliseconds` for the first.
+    /// Returns how many were delivered.
+    @discardableResult
+    public func poll(timeoutMilliseconds: Int32) -> Int {
+        guard let ring else { return 0 }
+        let n = ring_buffer__poll(ring, timeoutMilliseconds)
+        return n < 0 ? 0 : Int(n)
+    }
+
+    /// Delivers every record already in the ring buffer without waiting.
+    @discardableResult
+    public func drain() -> Int {
+        guard let ring else { return 0 }
+        let n = ring_buffer__consume(ring)
+        return n < 0 ? 0 : Int(n)
+    }
+
+    /// The BPF program's counters, summed over CPUs.
+    public func counters() -> KernelCounters {
+        var result = KernelCounters()
+        guard countersFD >= 0 else { return result }
+        let cpus = Int(libbpf_num_possible_cpus())
+        guard cpus > 0 else { return result }
+        var values = [UInt64](repeating: 0, count: cpus)
+        func read(_ index: Int32) -> UInt64 {
+            var key = UInt32(index)
+            guard bpf_map_lookup_elem(countersFD, &key, &values) == 0 else { return 0 }
+            return values.reduce(0, &+)
+        }
+        result.ringBufferFull = read(DPS_CTR_RINGBUF_FULL)
+        result.packets = read(DPS_CTR_PACKETS)
+        result.notIP = read(DPS_CTR_NOT_IP)
+        result.malformed = read(DPS_CTR_MALFORMED)
+        return result
+    }
+
+    /// Wall-clock now, in the same nanoseconds as the events' timestamps.
+    public func now() -> Int64 { reader.clock.now() }
+
+    /// libbpf's warnings go to our log at debug level (it warns of things we handle, like a
+    /// missing qdisc); its info and debug lines are dropped.
+    private static func routeLibbpfLog(_ logger: Logger) {
+        libbpfLogger = logger
+        libbpf_set_print { level, format, arguments in
+            guard level == LIBBPF_WARN, let format, let arguments, let logger = libbpfLogger else {
+                return 0
+            }
+            var line = [CChar](repeating: 0, count: 65536)
+            _ = vsnprintf(&line, line.count, format, arguments)
+            var text = String(cString: line)
+            while text.last == "\n" { text.removeLast() }
+            logger.debug("libbpf: \(text)")
+            return 0
+        }
+    }
+}
+
+nonisolated(unsafe) private var libbpfLogger: Logger?
+
+/// Counters read from the BPF program's per-CPU array.
+public struct KernelCounters: Sendable, Equatable {
+    /// Packets that got no record because the ring buffer was full.
+    public var ringBufferFull: UInt64 = 0
+    /// Packets that got a record.
+    public var packets: UInt64 = 0
+    /// Frames that are not IPv4/IPv6 (ARP, ...): no record by design.
+    public var notIP: UInt64 = 0
+    /// IP packets whose header was cut short or invalid: no record.
+    public var malformed: UInt64 = 0
+}
+

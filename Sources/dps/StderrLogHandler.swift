@@ -1,0 +1,61 @@
+import ArgumentParser
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One line per message on stderr: `level: message key=value ...`. Under systemd (JOURNAL_STREAM
+/// set) each line starts with a `<N>` syslog priority, which journald reads as the entry's level.
+struct StderrLogHandler: LogHandler {
+    var logLevel: Logger.Level
+    var metadata: Logger.Metadata = [:]
+    private let journal = getenv("JOURNAL_STREAM") != nil
+
+    init(level: Logger.Level) { logLevel = level }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var line = journal ? "<\(Self.priority(event.level))>" : ""
+        line += "\(event.level): \(event.message)"
+        if let error = event.error { line += " error=\"\(error)\"" }
+        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+            line += " \(key)=\(value)"
+        }
+        Stderr.write(line + "\n")
+    }
+
+    static func priority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: 7
+        case .info: 6
+        case .notice: 5
+        case .warning: 4
+        case .error: 3
+        case .critical: 2
+        }
+    }
+}
+
+enum Logs {
+    /// Sets up logging once per process.
+    static func bootstrap(level: Logger.Level) -> Logger {
+        LoggingSystem.bootstrap { _ in StderrLogHandler(level: level) }
+        return Logger(label: "dps")
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+enum Stderr {
+    /// One write(2) per call, so concurrent lines never interleave.
+    static func write(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes in _ = Glibc.write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
+    }
+}

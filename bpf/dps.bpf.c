@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* dps.bpf.c — TC (clsact, direct-action) programs that snapshot every packet into a ring buffer.
+ *
+ * One dps_packet_record per IPv4/IPv6 packet: addresses, ports, L4 protocol, TCP flags, the full L4
+ * payload length, and the first DPS_SNAPSHOT_MAX bytes of L4 payload. The programs never change a
+ * packet's fate: every path returns TC_ACT_OK. Nothing is dropped uncounted: see DPS_CTR_*.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "dps_record.h"
+
+DPS_ASSERT_LAYOUT
+
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
+#define MAX_VLAN_TAGS 2
+#define MAX_IPV6_EXT_HEADERS 6
+
+/* Set by user space before load (bpf_map__set_max_entries); 8 MiB by default. */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, DPS_CTR_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 index)
+{
+    __u64 *value = bpf_map_lookup_elem(&counters, &index);
+    if (value)
+        *value += 1;
+}
+
+struct parsed {
+    __u32 l4_off;       /* offset of the L4 header */
+    __u32 ip_end;       /* offset one past the IP datagram (skb->len, less link padding) */
+    __u8 proto;
+    __u8 version;
+    __u8 fragment;      /* non-first fragment: no L4 header */
+};
+
+/* Walks VLAN tags; returns the L3 offset and sets *proto (network order), or -1. */
+static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto)
+{
+    struct ethhdr eth;
+    if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0)
+        return -1;
+    __u32 off = sizeof(eth);
+    __be16 type = eth.h_proto;
+#pragma unroll
+    for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+        if (type != bpf_htons(ETH_P_8021Q_) && type != bpf_htons(ETH_P_8021AD_))
+            break;
+        __be16 tag[2]; /* TCI, encapsulated type */
+        if (bpf_skb_load_bytes(skb, off, tag, sizeof(tag)) < 0)
+            return -1;
+        type = tag[1];
+        off += sizeof(tag);
+    }
+    *proto = type;
+    return off;
+}
+
+static __always_inline int parse_ipv4(struct __sk_buff *skb, __u32 off, struct parsed *p,
+                                      struct dps_packet_record *rec)
+{
+    struct iphdr ip;
+    if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)) < 0)
+        return -1;
+    __u32 hlen = ip.ihl * 4;
+    __u32 total = bpf_ntohs(ip.tot_len);
+    if (ip.version != 4 || hlen < sizeof(ip) || (total != 0 && total < hlen))
+        return -1;
+    __builtin_memcpy(rec->src_addr, &ip.saddr, 4);
+    __builtin_memcpy(rec->dst_addr, &ip.daddr, 4);
+    p->version = 4;
+    p->proto = ip.protocol;
+    p->l4_off = off + hlen;
+    /* tot_len trims Ethernet padding; 0 (TSO/big packets) means "the rest of the skb". */
+    p->ip_end = (total != 0 && off + total < skb->len) ? off + total : skb->len;
+    p->fragment = (bpf_ntohs(ip.frag_off) & 0x1FFF) != 0;
+    return 0;
+}
+
+static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off, struct parsed *p,
+                                      struct dps_packet_record *rec)
+{
+    struct ipv6hdr ip6;
+    if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)) < 0)
+        return -1;
+    if (ip6.version != 6)
+        return -1;
+    __builtin_memcpy(rec->src_addr, &ip6.saddr, 16);
+    __builtin_memcpy(rec->dst_addr, &ip6.daddr, 16);
+    __u32 plen = bpf_ntohs(ip6.payload_len);
+    __u32 end = off + sizeof(ip6) + plen;
+    p->version = 6;
+    p->ip_end = (plen != 0 && end < skb->len) ? end : skb->len;
+    p->fragment = 0;
+    __u8 next = ip6.nexthdr;
+    off += sizeof(ip6);
+#pragma unroll
+    for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
+        if (next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS) {
+            __u8 ext[2]; /* next header, length in 8-octet units beyond the first */
+            if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)) < 0)
+                return -1;
+            next = ext[0];
+            off += (ext[1] + 1) * 8;
+        } else if (next == IPPROTO_AH) {
+            __u8 ext[2]; /* length in 4-octet units, minus 2 */
+            if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)) < 0)
+                return -1;
+            next = ext[0];
+            off += (ext[1] + 2) * 4;
+        } else if (next == 44 /* IPPROTO_FRAGMENT */) {
+            __u8 frag[4];
+            if (bpf_skb_load_bytes(skb, off, frag, sizeof(frag)) < 0)
+                return -1;
+            next = frag[0];
+            off += 8;
+            if (((frag[2] << 8 | frag[3]) & 0xFFF8) != 0)
+                p->fragment = 1;
+        } else {
+            break;
+        }
+    }
+    p->proto = next;
+    p->l4_off = off;
+    return 0;
+}
+
+/* Reads ports, flags and the payload offset of TCP/UDP; other protocols keep ports 0 and their
+ * whole L4 part counts as payload. */
+static __always_inline __u32 parse_l4(struct __sk_buff *skb, struct parsed *p,
+                                      struct dps_packet_record *rec)
+{
+    __u32 off = p->l4_off;
+    if (p->fragment) {
+        rec->flags |= DPS_F_FRAGMENT;
+        return off;
+    }
+    if (p->proto == IPPROTO_TCP) {
+        __u8 tcp[14]; /* ports, seq, ack, data offset, flags */
+        if (off + 20 > p->ip_end || bpf_skb_load_bytes(skb, off, tcp, sizeof(tcp)) < 0) {
+            rec->flags |= DPS_F_TRUNCATED;
+            return p->ip_end;
+        }
+        rec->src_port = tcp[0] << 8 | tcp[1];
+        rec->dst_port = tcp[2] << 8 | tcp[3];
+        rec->tcp_flags = tcp[13];
+        __u32 doff = (tcp[12] >> 4) * 4;
+        return off + (doff < 20 ? 20 : doff);
+    }
+    if (p->proto == IPPROTO_UDP) {
+        __u8 udp[4];
+        if (off + 8 > p->ip_end || bpf_skb_load_bytes(skb, off, udp, sizeof(udp)) < 0) {
+            rec->flags |= DPS_F_TRUNCATED;
+            return p->ip_end;
+        }
+        rec->src_port = udp[0] << 8 | udp[1];
+        rec->dst_port = udp[2] << 8 | udp[3];
+        return off + 8;
+    }
+    return off;
+}
+
+static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
+{
+    __be16 proto;
+    int l3 = parse_ethernet(skb, &proto);
+    if (l3 < 0 || (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))) {
+        count(DPS_CTR_NOT_IP);
+        return TC_ACT_OK;
+    }
+
+    struct dps_packet_record *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+    if (!rec) {
+        count(DPS_CTR_RINGBUF_FULL);
+        return TC_ACT_OK;
+    }
+    __builtin_memset(rec, 0, offsetof(struct dps_packet_record, payload));
+
+    struct parsed p = {};
+    int err = proto == bpf_htons(ETH_P_IP) ? parse_ipv4(skb, l3, &p, rec)
+                                           : parse_ipv6(skb, l3, &p, rec);
+    if (err < 0) {
+        bpf_ringbuf_discard(rec, BPF_RB_NO_WAKEUP);
+        count(DPS_CTR_MALFORMED);
+        return TC_ACT_OK;
+    }
+
+    __u32 payload_off = parse_l4(skb, &p, rec);
+    __u32 payload_len = payload_off < p.ip_end ? p.ip_end - payload_off : 0;
+    rec->timestamp_ns = bpf_ktime_get_ns();
+    rec->ifindex = skb->ifindex;
+    rec->direction = direction;
+    rec->ip_version = p.version;
+    rec->l4_proto = p.proto;
+    rec->payload_len = payload_len;
+
+    __u32 snap = payload_len < DPS_SNAPSHOT_MAX ? payload_len : DPS_SNAPSHOT_MAX;
+    /* Hide what clang knows of snap, so the bounds the verifier needs are tested here. */
+    asm volatile("" : "+r"(snap));
+    if (snap >= 1 && snap <= DPS_SNAPSHOT_MAX &&
+        bpf_skb_load_bytes(skb, payload_off, rec->payload, snap) == 0)
+        rec->snap_len = snap;
+
+    bpf_ringbuf_submit(rec, 0);
+    count(DPS_CTR_PACKETS);
+    return TC_ACT_OK;
+}
+
+SEC("tc")
+int tc_ingress(struct __sk_buff *skb)
+{
+    return observe(skb, DPS_DIR_INGRESS);
+}
+
+SEC("tc")
+int tc_egress(struct __sk_buff *skb)
+{
+    return observe(skb, DPS_DIR_EGRESS);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
