@@ -118,34 +118,48 @@ public final class FlowTable {
     /// linger, flows idle for `idleTimeout`, flows whose period reached `activeTimeout`.
     public func advance(to now: Int64) {
         clock = max(clock, now)
-        let now = clock
-        while !byClose.isEmpty, entries[Int(byClose.head)].closeAt <= now {
-            let slot = byClose.head
-            finish(slot, reason: entries[Int(slot)].closeReason)
-        }
-        while !byPeriod.isEmpty,
-            entries[Int(byPeriod.head)].periodStart &+ configuration.activeTimeout <= now
-        {
-            let slot = byPeriod.head
-            if entries[Int(slot)].hasPackets {
-                emitFrame(slot, reason: .active)
-                entries[Int(slot)].startPeriod(at: now)
-            } else {
-                entries[Int(slot)].periodStart = now
+        // Expire in time order, so that a long jump of the clock (a quiet stretch in a capture)
+        // ends each flow for the reason that came first.
+        while let (slot, deadline, list) = nextDeadline(), deadline <= clock {
+            switch list {
+            case .close:
+                finish(slot, reason: entries[Int(slot)].closeReason)
+            case .period:
+                if entries[Int(slot)].hasPackets {
+                    emitFrame(slot, reason: .active)
+                    entries[Int(slot)].startPeriod(at: deadline)
+                } else {
+                    entries[Int(slot)].periodStart = deadline
+                }
+                byPeriod.moveToBack(slot)
+            case .activity:
+                switch entries[Int(slot)].state {
+                case .open: if entries[Int(slot)].hasPackets { emitFrame(slot, reason: .idle) }
+                case .closing: emitFrame(slot, reason: entries[Int(slot)].closeReason)
+                case .closed: break
+                }
+                release(slot)
             }
-            byPeriod.moveToBack(slot)
         }
-        while !byActivity.isEmpty,
-            entries[Int(byActivity.head)].lastActivity &+ configuration.idleTimeout <= now
-        {
-            let slot = byActivity.head
-            switch entries[Int(slot)].state {
-            case .open: if entries[Int(slot)].hasPackets { emitFrame(slot, reason: .idle) }
-            case .closing: emitFrame(slot, reason: entries[Int(slot)].closeReason)
-            case .closed: break
-            }
-            release(slot)
+    }
+
+    private enum Deadline { case close, period, activity }
+
+    /// The earliest pending expiry: the head of each list is its earliest.
+    private func nextDeadline() -> (Int32, Int64, Deadline)? {
+        var best: (Int32, Int64, Deadline)?
+        if !byClose.isEmpty {
+            best = (byClose.head, entries[Int(byClose.head)].closeAt, .close)
         }
+        if !byActivity.isEmpty {
+            let deadline = entries[Int(byActivity.head)].lastActivity &+ configuration.idleTimeout
+            if best == nil || deadline < best!.1 { best = (byActivity.head, deadline, .activity) }
+        }
+        if !byPeriod.isEmpty {
+            let deadline = entries[Int(byPeriod.head)].periodStart &+ configuration.activeTimeout
+            if best == nil || deadline < best!.1 { best = (byPeriod.head, deadline, .period) }
+        }
+        return best
     }
 
     /// Emits every flow still held (closing connections with their own reason, the rest as

@@ -13,7 +13,7 @@ public struct KernelError: Error, CustomStringConvertible {
         let err = abs(code)
         let reason = String(cString: strerror(err))
         switch err {
-        case EPERM, EACCES:
+        case EPERM:
             description =
                 "\(operation): \(reason): dps needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON "
                 + "(run it as root or grant those capabilities)"

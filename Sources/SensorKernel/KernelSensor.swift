@@ -49,6 +49,12 @@ public final class KernelSensor {
         reader = RecordReader(clock: MonotonicToWall(), onPacket: onPacket)
         KernelSensor.routeLibbpfLog(logger)
 
+        let missing = Capabilities.missing()
+        guard missing.isEmpty else {
+            throw KernelError(
+                "missing capabilities \(missing.joined(separator: ", ")): dps needs CAP_BPF, "
+                    + "CAP_NET_ADMIN and CAP_PERFMON (run it as root or grant those capabilities)")
+        }
         let probe = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nil)
         if probe == 0 {
             throw KernelError("this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF, Linux 5.8+)")

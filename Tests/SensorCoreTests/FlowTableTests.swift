@@ -1,0 +1,277 @@
+import Testing
+
+@testable import SensorCore
+
+/// A tiny scripted network: builds events between two hosts with an injected clock.
+struct Script {
+    static let client = IPAddress(ipv4: 198, 51, 100, 2)
+    static let server = IPAddress(ipv4: 198, 51, 100, 1)
+    static let second: Int64 = 1_000_000_000
+    static let start: Int64 = 1_700_000_000 * second
+
+    var frames: [FlowFrame] = []
+
+    static func event(
+        at seconds: Double, from: IPAddress = client, to: IPAddress = server, sport: UInt16 = 40000,
+        dport: UInt16 = 80, transport: UInt8 = IPProtocolNumber.tcp, flags: TCPFlags = [],
+        length: UInt32 = 0
+    ) -> PacketEvent {
+        PacketEvent(
+            timestamp: start + Int64(seconds * 1e9), interface: 3, source: from, destination: to,
+            sourcePort: sport, destinationPort: dport, transport: transport, tcpFlags: flags,
+            payloadLength: length)
+    }
+}
+
+final class Recorder {
+    var frames: [FlowFrame] = []
+}
+
+func makeTable(_ configuration: FlowTableConfiguration = .init()) -> (FlowTable, Recorder) {
+    let recorder = Recorder()
+    let table = FlowTable(configuration: configuration, interfaceName: { "if\($0)" }) {
+        recorder.frames.append($0)
+    }
+    return (table, recorder)
+}
+
+extension FlowTable {
+    func ingest(_ event: PacketEvent, payload: [UInt8] = []) {
+        payload.withUnsafeBytes { ingest(event, snapshot: $0) }
+    }
+}
+
+/// Client 198.51.100.2:40000 talks to server 198.51.100.1:80; request 18 bytes, response 512.
+func tcpExchange(_ table: FlowTable, at t: Double = 0, sport: UInt16 = 40000) {
+    let c = Script.client, s = Script.server
+    table.ingest(Script.event(at: t, sport: sport, flags: .syn))
+    table.ingest(Script.event(at: t + 0.001, from: s, to: c, sport: 80, dport: sport, flags: [.syn, .ack]))
+    table.ingest(Script.event(at: t + 0.002, sport: sport, flags: .ack))
+    table.ingest(
+        Script.event(at: t + 0.003, sport: sport, flags: [.psh, .ack], length: 18),
+        payload: Array("GET / HTTP/1.0\r\n\r\n".utf8))
+    table.ingest(
+        Script.event(at: t + 0.004, from: s, to: c, sport: 80, dport: sport, flags: [.psh, .ack], length: 512),
+        payload: Array(repeating: 0x78, count: 128))
+    table.ingest(Script.event(at: t + 0.005, from: s, to: c, sport: 80, dport: sport, flags: [.fin, .ack]))
+    table.ingest(Script.event(at: t + 0.006, sport: sport, flags: [.fin, .ack]))
+    table.ingest(Script.event(at: t + 0.007, from: s, to: c, sport: 80, dport: sport, flags: .ack))
+}
+
+@Suite("Flow table")
+struct FlowTableTests {
+    @Test("a TCP exchange closed by FIN from both sides is one oriented frame")
+    func tcpFinClose() throws {
+        let (table, out) = makeTable()
+        tcpExchange(table)
+        #expect(out.frames.isEmpty, "the frame waits for the close linger")
+        table.advance(to: Script.start + Int64(0.6 * 1e9))
+        let frame = try #require(out.frames.first)
+        #expect(out.frames.count == 1)
+        #expect(frame.source == Script.client && frame.destination == Script.server)
+        #expect(frame.sourcePort == 40000 && frame.destinationPort == 80)
+        #expect(frame.transport == .tcp)
+        #expect(frame.bytesIn == 18 && frame.bytesOut == 512)
+        #expect(frame.packetsIn == 4 && frame.packetsOut == 4, "the final ACK is in the frame")
+        #expect(frame.payload == Array("GET / HTTP/1.0\r\n\r\n".utf8))
+        #expect(frame.duration == 0.007)
+        #expect(frame.endReason == .fin)
+        #expect(frame.tcpFlags == [.syn, .ack, .fin, .psh])
+        #expect(frame.interface == "if3")
+        #expect(frame.firstSeen == Script.start / 1000)
+        #expect(table.stats.frames(.fin) == 1)
+    }
+
+    @Test("the close is emitted within one second, and trailing packets make no new flow")
+    func trailingPacketsAfterClose() {
+        let (table, out) = makeTable()
+        tcpExchange(table)
+        table.advance(to: Script.start + Script.second)
+        #expect(out.frames.count == 1)
+        // A retransmitted FIN and an ACK after the frame went out.
+        table.ingest(Script.event(at: 1.2, from: Script.server, to: Script.client, sport: 80, dport: 40000, flags: [.fin, .ack]))
+        table.ingest(Script.event(at: 1.3, flags: .ack))
+        table.advance(to: Script.start + 30 * Script.second)
+        table.drain()
+        #expect(out.frames.count == 1)
+        #expect(table.stats.trailingPackets == 2)
+        #expect(table.count == 0)
+    }
+
+    @Test("a new SYN on the tuple of a closed connection starts a new flow")
+    func reuseAfterClose() {
+        let (table, out) = makeTable()
+        tcpExchange(table)
+        table.advance(to: Script.start + Script.second)
+        tcpExchange(table, at: 2)
+        table.advance(to: Script.start + 3 * Script.second)
+        #expect(out.frames.count == 2)
+        #expect(out.frames.map(\.endReason) == [.fin, .fin])
+        #expect(out.frames[0].flowID != out.frames[1].flowID)
+        #expect(out.frames[1].bytesIn == 18)
+    }
+
+    @Test("RST ends a flow")
+    func reset() {
+        let (table, out) = makeTable()
+        table.ingest(Script.event(at: 0, flags: .syn))
+        table.ingest(Script.event(at: 0.001, from: Script.server, to: Script.client, sport: 80, dport: 40000, flags: [.rst, .ack]))
+        table.advance(to: Script.start + Script.second)
+        #expect(out.frames.count == 1)
+        #expect(out.frames.first?.endReason == .rst)
+        #expect(out.frames.first?.source == Script.client)
+        #expect(out.frames.first?.packetsOut == 1)
+    }
+
+    @Test("the SYN sender is the initiator even when the SYN+ACK is seen first")
+    func synAckFirst() {
+        let (table, out) = makeTable()
+        table.ingest(Script.event(at: 0, from: Script.server, to: Script.client, sport: 80, dport: 40000, flags: [.syn, .ack]))
+        table.ingest(Script.event(at: 0.001, flags: .ack, length: 5), payload: Array("hello".utf8))
+        table.drain()
+        #expect(out.frames.first?.source == Script.client)
+        #expect(out.frames.first?.bytesIn == 5)
+    }
+
+    @Test("a late SYN fixes the orientation of a flow first seen from the other side")
+    func lateSyn() {
+        let (table, out) = makeTable()
+        // Sensor saw the server's packet first (reordered), then the client's SYN.
+        table.ingest(Script.event(at: 0, from: Script.server, to: Script.client, sport: 5000, dport: 6000, flags: .ack, length: 3), payload: [1, 2, 3])
+        table.ingest(Script.event(at: 0.001, sport: 6000, dport: 5000, flags: .syn))
+        table.drain()
+        #expect(out.frames.first?.source == Script.client)
+        #expect(out.frames.first?.sourcePort == 6000)
+        #expect(out.frames.first?.bytesOut == 3)
+        #expect(out.frames.first?.payload == [1, 2, 3], "the responder's payload when the initiator sent none")
+    }
+
+    @Test("mid-connection TCP from a low port to a high port: the receiver initiated")
+    func midConnectionPortHeuristic() {
+        let (table, out) = makeTable()
+        table.ingest(Script.event(at: 0, from: Script.server, to: Script.client, sport: 443, dport: 51000, flags: .ack, length: 100))
+        table.ingest(Script.event(at: 0.01, sport: 51000, dport: 443, flags: .ack, length: 10))
+        table.drain()
+        let frame = out.frames.first
+        #expect(frame?.source == Script.client && frame?.sourcePort == 51000 && frame?.destinationPort == 443)
+        #expect(frame?.bytesIn == 10 && frame?.bytesOut == 100)
+        #expect(frame?.endReason == .shutdown)
+    }
+
+    @Test("UDP: the first sender initiates; payload is the initiator's first non-empty one")
+    func udpPayloadChoice() {
+        let (table, out) = makeTable()
+        let u = IPProtocolNumber.udp
+        table.ingest(Script.event(at: 0, sport: 5353, dport: 53, transport: u, length: 0))
+        table.ingest(Script.event(at: 0.1, from: Script.server, to: Script.client, sport: 53, dport: 5353, transport: u, length: 40), payload: Array(repeating: 9, count: 40))
+        table.ingest(Script.event(at: 0.2, sport: 5353, dport: 53, transport: u, length: 30), payload: Array(repeating: 7, count: 30))
+        table.ingest(Script.event(at: 0.3, sport: 5353, dport: 53, transport: u, length: 20), payload: Array(repeating: 5, count: 20))
+        table.drain()
+        #expect(out.frames.first?.payload == Array(repeating: 7, count: 30))
+        #expect(out.frames.first?.bytesIn == 50 && out.frames.first?.bytesOut == 40)
+        #expect(out.frames.first?.transport == .udp)
+    }
+
+    @Test("no payload at all gives nil; non-TCP/UDP is OTHER")
+    func noPayload() {
+        let (table, out) = makeTable()
+        table.ingest(Script.event(at: 0, sport: 0, dport: 0, transport: 1, length: 0))
+        table.drain()
+        #expect(out.frames.first?.payload == nil)
+        #expect(out.frames.first?.transport == .other)
+    }
+
+    @Test("idle flows end after the idle timeout, not before")
+    func idleTimeout() {
+        let (table, out) = makeTable(FlowTableConfiguration(idleTimeout: 10 * Script.second))
+        table.ingest(Script.event(at: 0, transport: IPProtocolNumber.udp, length: 10))
+        table.ingest(Script.event(at: 5, transport: IPProtocolNumber.udp, length: 10))
+        table.advance(to: Script.start + 14 * Script.second)
+        #expect(out.frames.isEmpty)
+        table.advance(to: Script.start + 15 * Script.second)
+        #expect(out.frames.count == 1)
+        #expect(out.frames.first?.endReason == .idle)
+        #expect(out.frames.first?.duration == 5)
+        #expect(table.count == 0)
+    }
+
+    @Test("active timeout: a frame per period, payload only in the first, counting goes on")
+    func activeTimeout() {
+        let (table, out) = makeTable(FlowTableConfiguration(idleTimeout: 10 * Script.second, activeTimeout: 60 * Script.second))
+        for second in stride(from: 0.0, through: 150, by: 1) {
+            table.ingest(Script.event(at: second, transport: IPProtocolNumber.udp, length: 100), payload: [1, 2, 3])
+        }
+        table.advance(to: Script.start + 200 * Script.second)
+        #expect(out.frames.map(\.endReason) == [.active, .active, .idle])
+        #expect(out.frames.map(\.sequence) == [0, 1, 2])
+        #expect(Set(out.frames.map(\.flowID)).count == 1)
+        #expect(out.frames.map(\.packetsIn) == [60, 60, 31])
+        #expect(out.frames.map(\.bytesIn).reduce(0, +) == 151 * 100)
+        #expect(out.frames[0].payload == [1, 2, 3])
+        #expect(out.frames[1].payload == nil && out.frames[2].payload == nil)
+        #expect(out.frames[1].firstSeen == (Script.start + 60 * Script.second) / 1000)
+    }
+
+    @Test("a full table emits the longest-idle flow early as evicted")
+    func eviction() {
+        let (table, out) = makeTable(FlowTableConfiguration(maxFlows: 3))
+        for port in UInt16(1)...3 {
+            table.ingest(Script.event(at: Double(port), sport: port, transport: IPProtocolNumber.udp, length: 1))
+        }
+        table.ingest(Script.event(at: 4, sport: 1, transport: IPProtocolNumber.udp, length: 1))  // 1 is fresh again
+        table.ingest(Script.event(at: 5, sport: 9, transport: IPProtocolNumber.udp, length: 1))
+        #expect(table.count == 3)
+        #expect(out.frames.count == 1)
+        #expect(out.frames.first?.sourcePort == 2)
+        #expect(out.frames.first?.endReason == .evicted)
+        table.drain()
+        #expect(out.frames.count == 4)
+        #expect(table.stats.frames(.shutdown) == 3)
+    }
+
+    @Test("flows on different interfaces are distinct")
+    func interfaceInKey() {
+        let (table, out) = makeTable()
+        var a = Script.event(at: 0, transport: IPProtocolNumber.udp, length: 1)
+        var b = a
+        a.interface = 1
+        b.interface = 2
+        table.ingest(a)
+        table.ingest(b)
+        table.drain()
+        #expect(out.frames.count == 2)
+        #expect(Set(out.frames.map(\.interface)) == ["if1", "if2"])
+    }
+
+    @Test("time never runs backwards: an older event counts at the newest time seen")
+    func monotonicClock() {
+        let (table, out) = makeTable()
+        table.ingest(Script.event(at: 1, transport: IPProtocolNumber.udp, length: 1))
+        table.ingest(Script.event(at: 0.5, transport: IPProtocolNumber.udp, length: 1))
+        table.drain()
+        #expect(out.frames.first?.duration == 0)
+        #expect(out.frames.first?.packetsIn == 2)
+    }
+
+    @Test("shutdown emits closing connections with their own reason")
+    func drainClosing() {
+        let (table, out) = makeTable()
+        tcpExchange(table)
+        table.ingest(Script.event(at: 0.01, sport: 41000, transport: IPProtocolNumber.udp, length: 3))
+        table.drain()
+        #expect(out.frames.map(\.endReason).sorted { $0.rawValue < $1.rawValue } == [.fin, .shutdown])
+        #expect(table.count == 0)
+    }
+
+    @Test("IPv6 flows are keyed and printed as IPv6")
+    func ipv6() throws {
+        let (table, out) = makeTable()
+        let a = try #require(IPAddress("2001:db8::2"))
+        let b = try #require(IPAddress("2001:db8::1"))
+        table.ingest(Script.event(at: 0, from: a, to: b, flags: .syn))
+        table.ingest(Script.event(at: 0.001, from: b, to: a, sport: 80, dport: 40000, flags: [.syn, .ack]))
+        table.drain()
+        #expect(out.frames.count == 1)
+        #expect(out.frames.first?.source.description == "2001:db8::2")
+    }
+}
