@@ -8,4 +8,14 @@ public protocol FrameSink: AnyObject {
     func flush()
     /// Frames fully written so far.
     var framesWritten: UInt64 { get }
+    /// At shutdown: delivers what is still queued, for at most `timeout` seconds, then stops.
+    /// Frames that could not be delivered are counted (and logged) by the sink.
+    func finish(timeout: Double)
+    /// The sink's own counters for the stats line, as `key=value` pairs (keys prefixed by sink).
+    var statistics: [(key: String, value: UInt64)] { get }
+}
+
+extension FrameSink {
+    public func finish(timeout: Double) { flush() }
+    public var statistics: [(key: String, value: UInt64)] { [] }
 }

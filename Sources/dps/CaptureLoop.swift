@@ -15,14 +15,19 @@ final class CaptureLoop: @unchecked Sendable {
     private let table: FlowTable
     private let sink: FrameSink
     private let statsInterval: Int64
+    private let drainTimeout: Double
     private let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
 
-    init(sensor: KernelSensor, table: FlowTable, sink: FrameSink, statsInterval: Double, logger: Logger) {
+    init(
+        sensor: KernelSensor, table: FlowTable, sink: FrameSink, statsInterval: Double,
+        drainTimeout: Double = 2, logger: Logger
+    ) {
         self.sensor = sensor
         self.table = table
         self.sink = sink
         self.statsInterval = Int64(statsInterval * 1e9)
+        self.drainTimeout = drainTimeout
         self.logger = logger
     }
 
@@ -45,6 +50,8 @@ final class CaptureLoop: @unchecked Sendable {
         table.advance(to: sensor.now())
         table.drain()
         sink.flush()
+        // Deliver what the sink still queues (Kronos) for at most --drain-timeout seconds.
+        sink.finish(timeout: drainTimeout)
         logStats("final stats")
         sensor.close()
     }
@@ -64,6 +71,9 @@ final class CaptureLoop: @unchecked Sendable {
         ]
         for reason in EndReason.allCases {
             metadata["frames_\(reason.rawValue)"] = "\(flows.frames(reason))"
+        }
+        for (key, value) in sink.statistics {
+            metadata[key] = "\(value)"
         }
         logger.info(message, metadata: metadata)
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import SensorCore
 import SensorIO
@@ -19,8 +20,24 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("interface"), help: "An interface to watch (repeatable).")
     var interfaces: [String] = []
 
-    @Flag(help: "Write frames to stdout as NDJSON.")
+    @Flag(help: "Write frames to stdout as NDJSON (instead of sending them to Kronos).")
     var stdout = false
+
+    @Option(help: "The Unix stream socket Kronos listens on.")
+    var kronosSocket: String = KronosSinkConfiguration.defaultSocketPath
+
+    @Option(
+        help: ArgumentHelp(
+            "Sign each Kronos line with HMAC-SHA256 keyed with this file's text (mode 0600 or 0640).",
+            discussion: "Without it, the systemd credential kronos-hmac-key in $CREDENTIALS_DIRECTORY "
+                + "is used when present."))
+    var hmacKeyFile: String?
+
+    @Option(help: "Frames queued for Kronos while it is slow or away; beyond it the oldest are dropped.")
+    var queueFrames: Int = 65_536
+
+    @Option(help: "Seconds to keep delivering queued frames to Kronos at shutdown.")
+    var drainTimeout: Double = 2
 
     @Flag(help: "Add packets_in/out, first_seen, last_seen, tcp_flags, end_reason, interface.")
     var extended = false
@@ -55,15 +72,40 @@ struct RunCommand: AsyncParsableCommand {
         guard ringBytes >= 4096, ringBytes & (ringBytes - 1) == 0 else {
             throw ValidationError("--ring-bytes must be a power of two, at least 4096")
         }
-        guard stdout else {
-            throw ValidationError("the Kronos sink is not available yet: use --stdout")
+        guard queueFrames > 0 else { throw ValidationError("--queue-frames must be above 0") }
+        guard !kronosSocket.isEmpty, kronosSocket.utf8.count < 108 else {
+            throw ValidationError("--kronos-socket must be a path of 1 to 107 bytes")
+        }
+        guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must be 0 or more") }
+        if stdout && hmacKeyFile != nil {
+            throw ValidationError("--hmac-key-file signs Kronos lines: it has no effect with --stdout")
         }
     }
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
         let logger = Logs.bootstrap(level: logLevel)
-        let sink = LineWriter(fd: STDOUT_FILENO, encoder: FrameEncoder(extended: extended), logger: logger)
+        let encoder = FrameEncoder(extended: extended)
+        let sink: FrameSink
+        if stdout {
+            sink = LineWriter(fd: STDOUT_FILENO, encoder: encoder, logger: logger)
+        } else {
+            // A bad key is refused here, before anything is attached to an interface.
+            let key: KronosKey?
+            do {
+                key = try KronosKey.resolve(
+                    explicitPath: hmacKeyFile, environment: ProcessInfo.processInfo.environment)
+            } catch {
+                Stderr.write("dps: error: \(error)\n")
+                throw ExitCode.failure
+            }
+            if let key {
+                logger.info("signing Kronos lines with HMAC-SHA256", metadata: ["key_file": "\(key.path)"])
+            }
+            sink = KronosSink(
+                configuration: KronosSinkConfiguration(socketPath: kronosSocket, queueFrames: queueFrames),
+                signer: KronosSigner(encoder: encoder, key: key), logger: logger)
+        }
         let table = FlowTable(
             configuration: FlowTableConfiguration(
                 idleTimeout: Int64(idleTimeout * 1e9), activeTimeout: Int64(activeTimeout * 1e9),
@@ -78,6 +120,7 @@ struct RunCommand: AsyncParsableCommand {
                 table.ingest(event, snapshot: snapshot)
             }
         } catch {
+            sink.finish(timeout: 0)
             Stderr.write("dps: error: \(error)\n")
             throw ExitCode.failure
         }
@@ -87,7 +130,8 @@ struct RunCommand: AsyncParsableCommand {
                 "interfaces": "\(interfaces.joined(separator: ","))", "egress": "\(!noEgress)",
             ])
         let loop = CaptureLoop(
-            sensor: sensor, table: table, sink: sink, statsInterval: statsInterval, logger: logger)
+            sensor: sensor, table: table, sink: sink, statsInterval: statsInterval,
+            drainTimeout: drainTimeout, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [CaptureService(loop: loop)],

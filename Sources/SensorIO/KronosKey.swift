@@ -1,0 +1,98 @@
+import Crypto
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The HMAC key that signs lines for Kronos: the text of a key file minus one trailing newline.
+///
+/// A key file is refused when it is missing, empty (or only a newline), not a regular file, or
+/// readable or writable beyond its owner and group: any permission bit for others, or group
+/// write/execute (`0600` and `0640` are fine, `0644` is not).
+public struct KronosKey: Sendable {
+    /// The key bytes.
+    public let bytes: [UInt8]
+    /// Where it came from (for logs).
+    public let path: String
+
+    /// The systemd credential name looked up in `$CREDENTIALS_DIRECTORY`.
+    public static let credentialName = "kronos-hmac-key"
+
+    /// Largest key file accepted: a key is a few dozen bytes; anything this big is the wrong file.
+    public static let maximumFileSize = 64 * 1024
+
+    public init(bytes: [UInt8], path: String = "(memory)") {
+        self.bytes = bytes
+        self.path = path
+    }
+
+    public var symmetricKey: SymmetricKey { SymmetricKey(data: bytes) }
+
+    /// Reads and checks a key file.
+    public static func load(path: String) throws(KronosKeyError) -> KronosKey {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else {
+            let code = errno
+            throw KronosKeyError(path: path, reason: String(cString: strerror(code)))
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let code = errno
+            throw KronosKeyError(path: path, reason: String(cString: strerror(code)))
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw KronosKeyError(path: path, reason: "not a regular file")
+        }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o037 == 0 else {
+            throw KronosKeyError(
+                path: path,
+                reason: "mode \(String(mode, radix: 8)) is too open (others or group-write bits set); "
+                    + "use chmod 600 or 640")
+        }
+        guard Int(info.st_size) <= maximumFileSize else {
+            throw KronosKeyError(path: path, reason: "larger than \(maximumFileSize) bytes")
+        }
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                throw KronosKeyError(path: path, reason: String(cString: strerror(code)))
+            }
+            if n == 0 { break }
+            data.append(contentsOf: chunk[0..<n])
+            if data.count > maximumFileSize {
+                throw KronosKeyError(path: path, reason: "larger than \(maximumFileSize) bytes")
+            }
+        }
+        if data.last == UInt8(ascii: "\n") { data.removeLast() }
+        guard !data.isEmpty else { throw KronosKeyError(path: path, reason: "empty key") }
+        return KronosKey(bytes: data, path: path)
+    }
+
+    /// The key to use: `explicitPath` if given, else the systemd credential `kronos-hmac-key` when
+    /// `$CREDENTIALS_DIRECTORY` holds one, else nil (unsigned lines).
+    public static func resolve(
+        explicitPath: String?, environment: [String: String]
+    ) throws(KronosKeyError) -> KronosKey? {
+        if let explicitPath { return try load(path: explicitPath) }
+        guard let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty else {
+            return nil
+        }
+        let path = directory.hasSuffix("/") ? directory + credentialName : directory + "/" + credentialName
+        guard access(path, F_OK) == 0 else { return nil }
+        return try load(path: path)
+    }
+}
+
+/// A key file that cannot be used, naming the file and why.
+public struct KronosKeyError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+
+    public var description: String { "HMAC key file \(path): \(reason)" }
+}
