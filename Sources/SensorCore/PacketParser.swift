@@ -1,0 +1,264 @@
+/// Parses a captured link-layer frame into the `PacketEvent` and payload snapshot the BPF program
+/// (bpf/dps.bpf.c) would produce for the same bytes. The rules are the BPF program's, step for
+/// step, so that files and live capture give the same flows; a differential test runs both over
+/// real captures and compares every field.
+///
+/// - Link layer: Ethernet (with up to two 802.1Q/802.1ad tags), Linux cooked capture (SLL, SLL2),
+///   raw IP and BSD loopback. Anything but IPv4/IPv6 is `.notIP`.
+/// - IPv4: options skipped; `tot_len` trims link padding (0 means "the rest of the frame"). A
+///   non-first fragment (offset != 0) has no L4 header: ports 0, flags 0, the whole rest of the
+///   datagram is payload, `isFragment` set. A first fragment is parsed like a whole datagram.
+/// - IPv6: up to 6 extension headers (hop-by-hop, routing, destination options, AH, fragment) are
+///   skipped; a fragment header with a non-zero offset makes it a non-first fragment as above.
+/// - TCP: ports, flags, data offset (at least 20). UDP: ports, 8-byte header. Other protocols:
+///   ports 0 and the whole L4 part is payload. A TCP/UDP header that does not fit in the datagram
+///   is "truncated": ports 0, flags 0, payload 0.
+/// - An IP header that is cut short or invalid (wrong version, IHL < 5, tot_len < IHL) is
+///   `.malformed`: the BPF program makes no record for it either.
+///
+/// Lengths. The BPF program measures the packet by `skb->len`; here that is `originalLength`, the
+/// length the packet had on the wire (a pcap record's `len`), while the bytes that can be read are
+/// those of `frame` (its `caplen` bytes). So when a capture's snaplen cut a packet, `payloadLength`
+/// is still the full L4 payload length from the IP header, and the snapshot holds only the payload
+/// bytes that were captured (up to 128). A header that lies beyond the captured bytes is treated as
+/// the BPF program treats a header beyond the packet's end: an IP header -> `.malformed`, a TCP/UDP
+/// header -> truncated (ports 0).
+public enum PacketParser {
+    /// Link-layer header types (pcap LINKTYPE_/DLT_ values) the parser reads.
+    public enum LinkType: Int32, Sendable, CaseIterable {
+        /// DLT_NULL: BSD loopback, a 4-byte address family in the capturing host's byte order.
+        case null = 0
+        /// DLT_EN10MB.
+        case ethernet = 1
+        /// DLT_RAW as defined on most platforms (12) and on OpenBSD (14); LINKTYPE_RAW is 101.
+        case rawDLT12 = 12
+        case rawDLT14 = 14
+        case raw = 101
+        /// DLT_LOOP: like DLT_NULL, in network byte order.
+        case loop = 108
+        /// DLT_LINUX_SLL: Linux cooked capture v1, 16-byte header, protocol at offset 14.
+        case linuxSLL = 113
+        /// DLT_LINUX_SLL2: Linux cooked capture v2, 20-byte header, protocol at offset 0.
+        case linuxSLL2 = 276
+
+        public var name: String {
+            switch self {
+            case .null: "NULL"
+            case .ethernet: "EN10MB"
+            case .rawDLT12, .rawDLT14, .raw: "RAW"
+            case .loop: "LOOP"
+            case .linuxSLL: "LINUX_SLL"
+            case .linuxSLL2: "LINUX_SLL2"
+            }
+        }
+    }
+
+    /// What the parser made of one frame. The three cases match the BPF program's outcomes: a
+    /// record, `DPS_CTR_NOT_IP`, `DPS_CTR_MALFORMED`.
+    public enum Result: Equatable, Sendable {
+        /// `snapshot` is the range of `frame` holding the first (up to 128) bytes of L4 payload.
+        case packet(PacketEvent, snapshot: Range<Int>, flags: Flags)
+        case notIP
+        case malformed
+    }
+
+    /// The record's `DPS_F_*` flags.
+    public struct Flags: OptionSet, Hashable, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        /// A non-first IPv4/IPv6 fragment: no L4 header, ports 0.
+        public static let fragment = Flags(rawValue: 0x01)
+        /// The TCP/UDP header did not fit in the datagram: ports and flags 0, payload 0.
+        public static let truncated = Flags(rawValue: 0x02)
+    }
+
+    /// The largest snapshot, `DPS_SNAPSHOT_MAX`.
+    public static let snapshotMax = 128
+
+    static let maxVLANTags = 2
+    static let maxIPv6ExtensionHeaders = 6
+
+    /// Parses one frame.
+    ///
+    /// - Parameters:
+    ///   - frame: the captured bytes, starting at the link-layer header.
+    ///   - originalLength: the frame's length on the wire (pcap `len`); values below `frame.count`
+    ///     are taken as `frame.count`.
+    ///   - timestamp: nanoseconds since the Unix epoch, copied into the event.
+    public static func parse(
+        _ frame: UnsafeRawBufferPointer, originalLength: Int, linkType: LinkType,
+        timestamp: Int64, interface: UInt32 = 0
+    ) -> Result {
+        let reader = Bytes(frame)
+        let skbLength = max(originalLength, frame.count)
+        // The link layer: where the IP header starts and which version it claims.
+        var l3 = 0
+        var etherType: UInt16 = 0
+        switch linkType {
+        case .ethernet:
+            guard reader.has(0, 14) else { return .notIP }
+            etherType = reader.u16(12)
+            l3 = 14
+        case .linuxSLL:
+            guard reader.has(0, 16) else { return .notIP }
+            etherType = reader.u16(14)
+            l3 = 16
+        case .linuxSLL2:
+            guard reader.has(0, 20) else { return .notIP }
+            etherType = reader.u16(0)
+            l3 = 20
+        case .raw, .rawDLT12, .rawDLT14:
+            guard reader.has(0, 1) else { return .notIP }
+            etherType = etherTypeOfVersion(reader.u8(0) >> 4)
+            l3 = 0
+        case .null, .loop:
+            guard reader.has(0, 4) else { return .notIP }
+            let family =
+                linkType == .loop ? UInt32(bigEndian: reader.u32Raw(0)) : UInt32(littleEndian: reader.u32Raw(0))
+            // The capturing host's order for DLT_NULL: accept either order of the small value.
+            let value = family > 0xFFFF ? family.byteSwapped : family
+            switch value {
+            case 2: etherType = 0x0800
+            case 24, 28, 30: etherType = 0x86DD
+            default: return .notIP
+            }
+            l3 = 4
+        }
+        // 802.1Q / 802.1ad tags, as the BPF program walks them after the Ethernet header.
+        if linkType == .ethernet || linkType == .linuxSLL || linkType == .linuxSLL2 {
+            var tags = 0
+            while tags < maxVLANTags, etherType == 0x8100 || etherType == 0x88A8 {
+                guard reader.has(l3, 4) else { return .notIP }
+                etherType = reader.u16(l3 + 2)
+                l3 += 4
+                tags += 1
+            }
+        }
+
+        var event = PacketEvent(
+            timestamp: timestamp, interface: interface, source: IPAddress(high: 0, low: 0, isIPv6: false),
+            destination: IPAddress(high: 0, low: 0, isIPv6: false), sourcePort: 0, destinationPort: 0,
+            transport: 0, payloadLength: 0)
+        var l4 = 0
+        var ipEnd = 0
+        var fragment = false
+        switch etherType {
+        case 0x0800:
+            guard reader.has(l3, 20) else { return .malformed }
+            let versionIHL = reader.u8(l3)
+            let headerLength = Int(versionIHL & 0x0F) * 4
+            let total = Int(reader.u16(l3 + 2))
+            guard versionIHL >> 4 == 4, headerLength >= 20, total == 0 || total >= headerLength else {
+                return .malformed
+            }
+            event.source = IPAddress(high: UInt64(reader.u32Raw(l3 + 12)), low: 0, isIPv6: false)
+            event.destination = IPAddress(high: UInt64(reader.u32Raw(l3 + 16)), low: 0, isIPv6: false)
+            event.transport = reader.u8(l3 + 9)
+            l4 = l3 + headerLength
+            ipEnd = (total != 0 && l3 + total < skbLength) ? l3 + total : skbLength
+            fragment = reader.u16(l3 + 6) & 0x1FFF != 0
+        case 0x86DD:
+            guard reader.has(l3, 40), reader.u8(l3) >> 4 == 6 else { return .malformed }
+            event.source = IPAddress(
+                high: reader.u64Raw(l3 + 8), low: reader.u64Raw(l3 + 16), isIPv6: true)
+            event.destination = IPAddress(
+                high: reader.u64Raw(l3 + 24), low: reader.u64Raw(l3 + 32), isIPv6: true)
+            let payloadLength = Int(reader.u16(l3 + 4))
+            let end = l3 + 40 + payloadLength
+            ipEnd = (payloadLength != 0 && end < skbLength) ? end : skbLength
+            var next = reader.u8(l3 + 6)
+            var offset = l3 + 40
+            headers: for _ in 0..<maxIPv6ExtensionHeaders {
+                switch next {
+                case 0, 43, 60:  // hop-by-hop, routing, destination options
+                    guard reader.has(offset, 2) else { return .malformed }
+                    next = reader.u8(offset)
+                    offset += (Int(reader.u8(offset + 1)) + 1) * 8
+                case 51:  // AH: length in 4-octet units, minus 2
+                    guard reader.has(offset, 2) else { return .malformed }
+                    next = reader.u8(offset)
+                    offset += (Int(reader.u8(offset + 1)) + 2) * 4
+                case 44:  // fragment
+                    guard reader.has(offset, 4) else { return .malformed }
+                    next = reader.u8(offset)
+                    if reader.u16(offset + 2) & 0xFFF8 != 0 { fragment = true }
+                    offset += 8
+                default:
+                    break headers
+                }
+            }
+            event.transport = next
+            l4 = offset
+        default:
+            return .notIP
+        }
+
+        // L4, as parse_l4 does it.
+        var flags: Flags = []
+        var payloadOffset = l4
+        if fragment {
+            flags.insert(.fragment)
+        } else if event.transport == IPProtocolNumber.tcp {
+            if l4 + 20 > ipEnd || !reader.has(l4, 14) {
+                flags.insert(.truncated)
+                payloadOffset = ipEnd
+            } else {
+                event.sourcePort = reader.u16(l4)
+                event.destinationPort = reader.u16(l4 + 2)
+                event.tcpFlags = TCPFlags(rawValue: reader.u8(l4 + 13))
+                let dataOffset = Int(reader.u8(l4 + 12) >> 4) * 4
+                payloadOffset = l4 + max(dataOffset, 20)
+            }
+        } else if event.transport == IPProtocolNumber.udp {
+            if l4 + 8 > ipEnd || !reader.has(l4, 4) {
+                flags.insert(.truncated)
+                payloadOffset = ipEnd
+            } else {
+                event.sourcePort = reader.u16(l4)
+                event.destinationPort = reader.u16(l4 + 2)
+                payloadOffset = l4 + 8
+            }
+        }
+        let payloadLength = payloadOffset < ipEnd ? ipEnd - payloadOffset : 0
+        event.payloadLength = UInt32(truncatingIfNeeded: payloadLength)
+        // The snapshot: what the BPF program would copy, less what the capture did not keep.
+        let wanted = min(payloadLength, snapshotMax)
+        let captured = max(0, min(wanted, frame.count - payloadOffset))
+        let snapshot = captured > 0 ? payloadOffset..<(payloadOffset + captured) : 0..<0
+        return .packet(event, snapshot: snapshot, flags: flags)
+    }
+
+    static func etherTypeOfVersion(_ version: UInt8) -> UInt16 {
+        switch version {
+        case 4: 0x0800
+        case 6: 0x86DD
+        default: 0
+        }
+    }
+
+    /// Bounds-checked big-endian reads; callers check `has` first.
+    struct Bytes {
+        let base: UnsafeRawBufferPointer
+
+        @inline(__always) init(_ base: UnsafeRawBufferPointer) { self.base = base }
+
+        @inline(__always) func has(_ offset: Int, _ count: Int) -> Bool {
+            offset >= 0 && count >= 0 && offset <= base.count - count
+        }
+
+        @inline(__always) func u8(_ offset: Int) -> UInt8 { base[offset] }
+
+        @inline(__always) func u16(_ offset: Int) -> UInt16 {
+            UInt16(base[offset]) << 8 | UInt16(base[offset + 1])
+        }
+
+        /// Four bytes in memory order (what `IPAddress` holds).
+        @inline(__always) func u32Raw(_ offset: Int) -> UInt32 {
+            base.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+        }
+
+        @inline(__always) func u64Raw(_ offset: Int) -> UInt64 {
+            base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import CPcap
+import SensorCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A pcap or pcapng file read with libpcap, its frames parsed by `PacketParser` into the packet
+/// events the BPF program would have produced for them.
+///
+/// Timestamps are the capture's, in nanoseconds since the epoch (libpcap scales microsecond files
+/// up). The interface index is 0. Link types: Ethernet, Linux cooked capture v1 and v2, raw IP,
+/// BSD loopback; any other is refused when the file is opened.
+public final class PcapSource {
+    public let path: String
+    public let linkType: PacketParser.LinkType
+    private var handle: OpaquePointer?
+
+    /// Records read from the file so far (IP or not).
+    public private(set) var packetsRead: UInt64 = 0
+    /// Records that gave no packet event: not IPv4/IPv6, or an invalid or cut-short IP header.
+    public private(set) var skipped: UInt64 = 0
+    /// Of `skipped`: frames that are not IPv4/IPv6 (ARP, LLDP, ...).
+    public private(set) var skippedNotIP: UInt64 = 0
+    /// Of `skipped`: IP packets whose IP header is invalid or cut short.
+    public private(set) var skippedMalformed: UInt64 = 0
+    /// Delivered packets whose capture stopped inside the packet (caplen < len): their payload
+    /// length is the original one, their snapshot holds what was captured.
+    public private(set) var cutBySnaplen: UInt64 = 0
+    /// Delivered non-first IPv4/IPv6 fragments (ports 0).
+    public private(set) var fragments: UInt64 = 0
+    /// Delivered packets whose TCP/UDP header did not fit (ports 0, payload 0).
+    public private(set) var truncatedHeaders: UInt64 = 0
+
+    /// Opens `path`. Throws a `PcapError` naming the file and libpcap's reason, or an unsupported
+    /// link type.
+    public init(path: String) throws {
+        self.path = path
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
+        guard
+            let handle = pcap_open_offline_with_tstamp_precision(
+                path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
+        else {
+            throw PcapError(
+                path: path, reason: errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+        }
+        let dlt = pcap_datalink(handle)
+        guard let linkType = PacketParser.LinkType(rawValue: dlt) else {
+            pcap_close(handle)
+            let name = pcap_datalink_val_to_name(dlt).map { String(cString: $0) } ?? "unknown"
+            let supported = "EN10MB (1), LINUX_SLL (113), LINUX_SLL2 (276), RAW (101/12/14), NULL (0), LOOP (108)"
+            throw PcapError(
+                path: path, reason: "unsupported link type \(dlt) (\(name)); dps reads \(supported)")
+        }
+        self.linkType = linkType
+        self.handle = handle
+    }
+
+    deinit {
+        if let handle { pcap_close(handle) }
+    }
+
+    /// Calls body for every IP packet in file order (timestamps: the capture's, ns since epoch).
+    /// Non-IP or unparseable frames are counted in `skipped`, not passed. At damage (truncated or
+    /// corrupt file) it throws an error naming the file and the packet number, after delivering
+    /// every packet before it. The snapshot buffer is valid only during the call.
+    public func forEachPacket(_ body: (PacketEvent, UnsafeRawBufferPointer) throws -> Void) throws {
+        let linkType = linkType
+        try forEachRecord { frame, original, timestamp in
+            switch PacketParser.parse(frame, originalLength: original, linkType: linkType, timestamp: timestamp) {
+            case .packet(let event, let snapshot, let flags):
+                if original > frame.count { cutBySnaplen += 1 }
+                if flags.contains(.fragment) { fragments += 1 }
+                if flags.contains(.truncated) { truncatedHeaders += 1 }
+                try body(event, UnsafeRawBufferPointer(rebasing: frame[snapshot]))
+            case .notIP:
+                skipped += 1
+                skippedNotIP += 1
+            case .malformed:
+                skipped += 1
+                skippedMalformed += 1
+            }
+        }
+    }
+
+    /// Calls body for every record in file order, unparsed: the captured bytes (from the
+    /// link-layer header, `linkType`), the packet's original length, and its timestamp in ns since
+    /// the epoch. Counts `packetsRead`; errors as `forEachPacket`. The file can be read once.
+    public func forEachRecord(
+        _ body: (_ frame: UnsafeRawBufferPointer, _ originalLength: Int, _ timestamp: Int64) throws -> Void
+    ) throws {
+        guard let handle else { throw PcapError(path: path, reason: "already read to its end") }
+        defer {
+            pcap_close(handle)
+            self.handle = nil
+        }
+        var header: UnsafeMutablePointer<pcap_pkthdr>?
+        var data: UnsafePointer<UInt8>?
+        while true {
+            let status = pcap_next_ex(handle, &header, &data)
+            if status == PCAP_ERROR_BREAK { return }  // end of file
+            guard status == 1, let header, let data else {
+                let reason =
+                    status == PCAP_ERROR ? String(cString: pcap_geterr(handle)) : "pcap_next_ex returned \(status)"
+                throw PcapError(path: path, packet: packetsRead + 1, reason: reason)
+            }
+            packetsRead += 1
+            let timestamp =
+                Int64(header.pointee.ts.tv_sec) &* 1_000_000_000 &+ Int64(header.pointee.ts.tv_usec)
+            let frame = UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen))
+            try body(frame, Int(header.pointee.len), timestamp)
+        }
+    }
+}
+
+/// A pcap file that cannot be opened or read, naming the file (and the packet, for damage).
+public struct PcapError: Error, CustomStringConvertible {
+    public var path: String
+    /// The 1-based number of the record that could not be read; nil when opening failed.
+    public var packet: UInt64?
+    public var reason: String
+
+    public init(path: String, packet: UInt64? = nil, reason: String) {
+        self.path = path
+        self.packet = packet
+        self.reason = reason
+    }
+
+    public var description: String {
+        if let packet { return "\(path): packet \(packet): \(reason)" }
+        return "\(path): \(reason)"
+    }
+}

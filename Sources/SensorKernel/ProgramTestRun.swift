@@ -1,0 +1,136 @@
+import CLibbpf
+import CSensorABI
+import SensorCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The embedded BPF program, loaded but attached nowhere, run on single frames with
+/// `bpf_prog_test_run_opts`: what the kernel side makes of a given packet. Used by the
+/// differential test against `PacketParser`. Needs CAP_BPF (root).
+public final class ProgramTestRun {
+    /// What `tc_ingress` did with one frame.
+    public enum Outcome: Equatable, Sendable {
+        /// It wrote a record: the decoded event (timestamp and interface are the test run's, not
+        /// meaningful), the snapshot bytes, and the record's `DPS_F_*` flags.
+        case record(PacketEvent, snapshot: [UInt8], flags: UInt8)
+        /// It counted the frame as not IPv4/IPv6 (`DPS_CTR_NOT_IP`).
+        case notIP
+        /// It counted the frame as a malformed IP packet (`DPS_CTR_MALFORMED`).
+        case malformed
+        /// The kernel refused to run the program on this frame (`-errno` of the test run): the
+        /// test-run harness itself wants at least an Ethernet header, and for an IPv4/IPv6
+        /// EtherType at least that IP header; and the frame must fit in a page.
+        case refused(errno: Int32)
+    }
+
+    private var object: OpaquePointer?
+    private var ring: OpaquePointer?
+    private let programFD: Int32
+    private let countersFD: Int32
+    private let collector = Collector()
+    private let objectBytes: [UInt8]
+
+    /// Loads the embedded object (both programs, a small ring buffer) without attaching it.
+    public init() throws {
+        objectBytes = EmbeddedBPF.object
+        let opened = objectBytes.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, nil) }
+        guard let opened else { throw KernelError("opening the embedded BPF object", code: errno) }
+        object = opened
+        guard let events = bpf_object__find_map_by_name(opened, "events"),
+            let counters = bpf_object__find_map_by_name(opened, "counters"),
+            let program = bpf_object__find_program_by_name(opened, "tc_ingress")
+        else {
+            bpf_object__close(opened)
+            throw KernelError("the embedded BPF object lacks its maps or tc_ingress")
+        }
+        _ = bpf_map__set_max_entries(events, 1 << 16)
+        let loaded = bpf_object__load(opened)
+        if loaded < 0 {
+            bpf_object__close(opened)
+            throw KernelError("loading the BPF programs", code: loaded)
+        }
+        programFD = bpf_program__fd(program)
+        countersFD = bpf_map__fd(counters)
+        let context = Unmanaged.passUnretained(collector).toOpaque()
+        guard let ring = ring_buffer__new(bpf_map__fd(events), Collector.callback, context, nil) else {
+            bpf_object__close(opened)
+            throw KernelError("opening the ring buffer", code: errno)
+        }
+        self.ring = ring
+    }
+
+    deinit {
+        if let ring { ring_buffer__free(ring) }
+        if let object { bpf_object__close(object) }
+    }
+
+    /// Runs `tc_ingress` on `frame` (an Ethernet frame; its length is the skb's length) and tells
+    /// what it did, from the record it wrote or the counter it bumped.
+    public func run(_ frame: UnsafeRawBufferPointer) throws -> Outcome {
+        let before = counters()
+        let result = CLibbpf_prog_test_run(programFD, frame.baseAddress, UInt32(frame.count))
+        if result < 0 { return .refused(errno: -result) }
+        guard result == 0 else {  // TC_ACT_OK
+            throw KernelError("tc_ingress returned \(result), not TC_ACT_OK")
+        }
+        collector.records.removeAll(keepingCapacity: true)
+        _ = ring_buffer__consume(ring)
+        let after = counters()
+        if let raw = collector.records.first, collector.records.count == 1 {
+            guard after.packets == before.packets + 1 else {
+                throw KernelError("a record without its packet counter")
+            }
+            let (event, snapshot) = raw.withUnsafeBytes { bytes in
+                let (event, snapshot) = RecordReader.decode(bytes, clock: MonotonicToWall())
+                return (event, [UInt8](snapshot))
+            }
+            let flags = raw[MemoryLayout<dps_packet_record>.offset(of: \.flags)!]
+            return .record(event, snapshot: snapshot, flags: flags)
+        }
+        guard collector.records.isEmpty else {
+            throw KernelError("one frame gave \(collector.records.count) records")
+        }
+        if after.notIP == before.notIP + 1 { return .notIP }
+        if after.malformed == before.malformed + 1 { return .malformed }
+        if after.ringBufferFull != before.ringBufferFull {
+            throw KernelError("the test ring buffer was full")
+        }
+        throw KernelError("tc_ingress neither wrote a record nor counted the frame")
+    }
+
+    public func run(_ frame: [UInt8]) throws -> Outcome {
+        try frame.withUnsafeBytes { try run($0) }
+    }
+
+    /// The program's counters, summed over CPUs, since load.
+    public func counters() -> KernelCounters {
+        var result = KernelCounters()
+        let cpus = Int(libbpf_num_possible_cpus())
+        guard cpus > 0 else { return result }
+        var values = [UInt64](repeating: 0, count: cpus)
+        func read(_ index: Int32) -> UInt64 {
+            var key = UInt32(index)
+            guard bpf_map_lookup_elem(countersFD, &key, &values) == 0 else { return 0 }
+            return values.reduce(0, &+)
+        }
+        result.ringBufferFull = read(DPS_CTR_RINGBUF_FULL)
+        result.packets = read(DPS_CTR_PACKETS)
+        result.notIP = read(DPS_CTR_NOT_IP)
+        result.malformed = read(DPS_CTR_MALFORMED)
+        return result
+    }
+
+    /// Copies the records a consume delivers.
+    private final class Collector {
+        var records: [[UInt8]] = []
+
+        static let callback: ring_buffer_sample_fn = { context, data, size in
+            guard let context, let data else { return 0 }
+            let collector = Unmanaged<Collector>.fromOpaque(context).takeUnretainedValue()
+            collector.records.append([UInt8](UnsafeRawBufferPointer(start: data, count: size)))
+            return 0
+        }
+    }
+}

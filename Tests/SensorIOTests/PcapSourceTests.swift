@@ -1,0 +1,179 @@
+import Foundation
+import SensorCore
+import SensorIO
+import Testing
+
+/// An IPv4/UDP packet 198.51.100.1:5000 -> 203.0.113.2:53 with `payload`.
+private func udpPacket(_ payload: [UInt8]) -> [UInt8] {
+    let total = 28 + payload.count
+    return [0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0, 1, 0, 0, 64, 17, 0, 0, 198, 51, 100, 1, 203, 0, 113, 2]
+        + [0x13, 0x88, 0, 53, UInt8((8 + payload.count) >> 8), UInt8((8 + payload.count) & 0xFF), 0, 0] + payload
+}
+
+private let ethernetHeader: [UInt8] = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]
+
+@Suite("PcapSource")
+struct PcapSourceTests {
+    @Test func readsTheSharedHTTPCapture() throws {
+        let (packets, source) = try readAllPackets(SharedCaptures.path("http.pcapng"))
+        #expect(source.packetsRead == 10)
+        #expect(source.skipped == 0)
+        #expect(packets.count == 10)
+        let first = try #require(packets.first)
+        // pcapng with nanosecond resolution (tcpdump shows 1643129441.023341).
+        #expect(first.event.timestamp == 1_643_129_441_023_341_461)
+        #expect(first.event.source == IPAddress("192.168.1.128"))
+        #expect(first.event.destination == IPAddress("216.58.208.142"))
+        #expect(first.event.sourcePort == 42170 && first.event.destinationPort == 80)
+        #expect(first.event.tcpFlags == [.syn])
+        #expect(first.event.interface == 0)
+        // The request: the first packet with payload, "GET / HTTP/1.1".
+        let request = try #require(packets.first { $0.event.payloadLength > 0 })
+        #expect(request.snapshot.starts(with: Array("GET /".utf8)))
+        #expect(request.snapshot.count == min(Int(request.event.payloadLength), 128))
+    }
+
+    @Test func everySharedCaptureReadsToTheEnd() throws {
+        let names = SharedCaptures.all
+        #expect(names.count >= 18, "the shared captures are missing from \(SharedCaptures.directory.path)")
+        for name in names {
+            let (packets, source) = try readAllPackets(SharedCaptures.path(name))
+            #expect(UInt64(packets.count) + source.skipped == source.packetsRead, "\(name)")
+            #expect(packets.count > 0, "\(name)")
+        }
+    }
+
+    @Test func theSameFileTwiceGivesTheSamePackets() throws {
+        for name in ["bittorrent.pcap", "quic.pcap", "ip_fragmented_garbage.pcap"] {
+            let once = try readAllPackets(SharedCaptures.path(name)).packets
+            let twice = try readAllPackets(SharedCaptures.path(name)).packets
+            #expect(once == twice, "\(name)")
+        }
+    }
+
+    @Test func aTruncatedFileDeliversWhatCameBeforeTheDamageThenNamesFileAndPacket() throws {
+        let original = try Data(contentsOf: URL(fileURLWithPath: SharedCaptures.path("bittorrent.pcap")))
+        let offsets = pcapRecordOffsets(original)
+        #expect(offsets.count == 299)
+        let full = try readAllPackets(SharedCaptures.path("bittorrent.pcap")).packets
+        let directory = try PcapTempDirectory()
+        // Cut in the middle of record 120's data, then in the middle of record 200's header.
+        for (record, cutInside) in [(120, 16 + 30), (200, 7)] {
+            let path = directory.path("cut-\(record).pcap")
+            try original.prefix(offsets[record - 1] + cutInside).write(to: URL(fileURLWithPath: path))
+            let source = try PcapSource(path: path)
+            var delivered: [DeliveredPacket] = []
+            let error = #expect(throws: PcapError.self) {
+                try source.forEachPacket { delivered.append(DeliveredPacket(event: $0, snapshot: Array($1))) }
+            }
+            #expect(error?.packet == UInt64(record))
+            #expect(error?.description.contains(path) == true)
+            #expect(error?.description.contains("packet \(record)") == true)
+            #expect(source.packetsRead == UInt64(record - 1))
+            #expect(delivered.count == record - 1 - Int(source.skipped))
+            #expect(delivered == Array(full.prefix(delivered.count)))
+        }
+    }
+
+    @Test func aTruncatedPcapngFileNamesFileAndPacket() throws {
+        let original = try Data(contentsOf: URL(fileURLWithPath: SharedCaptures.path("http.pcapng")))
+        let full = try readAllPackets(SharedCaptures.path("http.pcapng")).packets
+        let directory = try PcapTempDirectory()
+        let path = directory.path("cut.pcapng")
+        try original.prefix(original.count * 3 / 4).write(to: URL(fileURLWithPath: path))
+        let source = try PcapSource(path: path)
+        var delivered: [DeliveredPacket] = []
+        let error = #expect(throws: PcapError.self) {
+            try source.forEachPacket { delivered.append(DeliveredPacket(event: $0, snapshot: Array($1))) }
+        }
+        #expect(source.packetsRead > 0 && source.packetsRead < 10)
+        #expect(error?.packet == source.packetsRead + 1)
+        #expect(error?.description.hasPrefix("\(path): packet \(source.packetsRead + 1): ") == true)
+        #expect(delivered == Array(full.prefix(delivered.count)))
+        #expect(delivered.count == Int(source.packetsRead))
+    }
+
+    @Test func openingErrorsNameTheFile() throws {
+        let directory = try PcapTempDirectory()
+        let missing = directory.path("missing.pcap")
+        let error = #expect(throws: PcapError.self) { try PcapSource(path: missing) }
+        #expect(error?.description.hasPrefix(missing) == true)
+
+        let garbage = directory.path("garbage.pcap")
+        try Data("this is not a capture file at all".utf8).write(to: URL(fileURLWithPath: garbage))
+        let garbageError = #expect(throws: PcapError.self) { try PcapSource(path: garbage) }
+        #expect(garbageError?.description.hasPrefix(garbage) == true)
+
+        let wifi = directory.path("wifi.pcap")
+        try PcapWriter(linkType: 105).write(to: wifi)
+        let linkError = #expect(throws: PcapError.self) { try PcapSource(path: wifi) }
+        #expect(linkError?.description.contains("unsupported link type 105") == true)
+        #expect(linkError?.description.hasPrefix(wifi) == true)
+    }
+
+    @Test func cookedRawAndEthernetCapturesGiveTheSameEvents() throws {
+        let directory = try PcapTempDirectory()
+        let ip = udpPacket(Array("hello".utf8))
+        let frames: [(UInt32, [UInt8])] = [
+            (1, ethernetHeader + ip),
+            (113, [0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00] + ip),
+            (276, [0x08, 0x00, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0] + ip),
+            (101, ip),
+            (12, ip),
+        ]
+        var results: [DeliveredPacket] = []
+        for (link, frame) in frames {
+            var writer = PcapWriter(linkType: link, nanoseconds: true)
+            writer.add(frame, seconds: 1_700_000_000, fraction: 123_456_789)
+            writer.add([0xFF, 0xFF], seconds: 1_700_000_001, fraction: 0)  // no IP in it
+            let path = directory.path("link-\(link).pcap")
+            try writer.write(to: path)
+            let (packets, source) = try readAllPackets(path)
+            #expect(packets.count == 1, "link type \(link)")
+            #expect(source.skipped == 1, "link type \(link)")
+            #expect(source.packetsRead == 2, "link type \(link)")
+            results += packets
+        }
+        let expected = PacketEvent(
+            timestamp: 1_700_000_000_123_456_789, source: IPAddress("198.51.100.1")!,
+            destination: IPAddress("203.0.113.2")!, sourcePort: 5000, destinationPort: 53, transport: 17,
+            payloadLength: 5)
+        for result in results {
+            #expect(result.event == expected)
+            #expect(result.snapshot == Array("hello".utf8))
+        }
+    }
+
+    @Test func microsecondTimestampsAreScaledToNanoseconds() throws {
+        let directory = try PcapTempDirectory()
+        var writer = PcapWriter(linkType: 1)
+        writer.add(ethernetHeader + udpPacket([1]), seconds: 1_600_000_000, fraction: 654_321)
+        try writer.write(to: directory.path("us.pcap"))
+        let packets = try readAllPackets(directory.path("us.pcap")).packets
+        #expect(packets.map(\.event.timestamp) == [1_600_000_000_654_321_000])
+    }
+
+    @Test func aSnaplenCutKeepsTheFullPayloadLength() throws {
+        let directory = try PcapTempDirectory()
+        let payload = (0..<1000).map { UInt8(truncatingIfNeeded: $0) }
+        let frame = ethernetHeader + udpPacket(payload)
+        var writer = PcapWriter(linkType: 1)
+        writer.add(Array(frame.prefix(14 + 28 + 40)), seconds: 1, fraction: 0, originalLength: frame.count)
+        try writer.write(to: directory.path("cut.pcap"))
+        let (packets, source) = try readAllPackets(directory.path("cut.pcap"))
+        #expect(packets.count == 1)
+        #expect(packets.first?.event.payloadLength == 1000)
+        #expect(packets.first?.snapshot == Array(payload.prefix(40)))
+        #expect(source.cutBySnaplen == 1)
+    }
+
+    @Test func fragmentsAndTruncatedHeadersAreCounted() throws {
+        let (packets, source) = try readAllPackets(SharedCaptures.path("ip_fragmented_garbage.pcap"))
+        // 1252 records: 1248 non-first IPv4 fragments and 4 first fragments whose TCP header
+        // does not fit in the datagram (see tcpdump's "[|tcp]").
+        #expect(source.packetsRead == 1252)
+        #expect(source.fragments == 1248)
+        #expect(source.truncatedHeaders == 4)
+        #expect(packets.allSatisfy { $0.event.sourcePort == 0 && $0.event.destinationPort == 0 })
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+import SensorCore
+import SensorIO
+import SensorKernel
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+private typealias B = PacketBuilder
+
+/// The BPF program (run by the kernel with bpf_prog_test_run_opts) and the Swift parser, on the
+/// same Ethernet frames: they must agree on every field but the timestamp and interface, on the
+/// snapshot bytes, on the DPS_F_* flags, and on which frames get no record (not IP, malformed).
+@Suite(
+    "Differential: BPF program vs PacketParser", .serialized,
+    .enabled(if: geteuid() == 0, "needs root (CAP_BPF) to load the BPF program"))
+final class DifferentialTests {
+    /// Packets per capture, to keep the suite fast.
+    static let packetsPerCapture = 2000
+
+    let program: ProgramTestRun
+
+    init() throws { program = try ProgramTestRun() }
+
+    struct Tally {
+        var records = 0
+        var notIP = 0
+        var malformed = 0
+        var refused = 0
+        /// Frames longer than the test run accepts, compared on their first 1514 bytes.
+        var shortened = 0
+        var mismatches: [String] = []
+    }
+
+    /// Runs one Ethernet frame through both; records a mismatch in `tally`.
+    func compare(_ input: [UInt8], label: String, tally: inout Tally) throws {
+        var frame = input
+        var outcome = try program.run(frame)
+        if case .refused = outcome, frame.count > 1514 {
+            frame = Array(frame.prefix(1514))
+            tally.shortened += 1
+            outcome = try program.run(frame)
+        }
+        let parsed = frame.withUnsafeBytes {
+            PacketParser.parse($0, originalLength: frame.count, linkType: .ethernet, timestamp: 0)
+        }
+        switch (outcome, parsed) {
+        case (.record(var kernel, let kernelSnapshot, let kernelFlags), .packet(let swift, let range, let flags)):
+            kernel.timestamp = 0
+            kernel.interface = 0
+            let snapshot = Array(frame[range])
+            if kernel != swift || kernelSnapshot != snapshot || kernelFlags != flags.rawValue {
+                tally.mismatches.append(
+                    "\(label): kernel \(kernel) snap \(kernelSnapshot.count) flags \(kernelFlags); "
+                        + "swift \(swift) snap \(snapshot.count) flags \(flags.rawValue)")
+            } else {
+                tally.records += 1
+            }
+        case (.notIP, .notIP): tally.notIP += 1
+        case (.malformed, .malformed): tally.malformed += 1
+        case (.refused(let errno), let swift):
+            // The test-run harness refuses frames shorter than an Ethernet header, and IPv4/IPv6
+            // frames shorter than their IP header: frames the program would count, not record.
+            if case .packet = swift {
+                tally.mismatches.append("\(label): kernel refused the frame (errno \(errno)), swift parsed it")
+            } else {
+                tally.refused += 1
+            }
+        default:
+            tally.mismatches.append("\(label): kernel \(outcome), swift \(parsed)")
+        }
+    }
+
+    /// The frame as Ethernet: Ethernet captures as they are; others get an Ethernet header with
+    /// the EtherType of their link header in front of the packet. Nil when the link header is cut.
+    static func asEthernet(_ frame: UnsafeRawBufferPointer, linkType: PacketParser.LinkType) -> [UInt8]? {
+        let bytes = [UInt8](frame)
+        func ethernet(_ type: [UInt8], _ l3: Int) -> [UInt8]? {
+            guard bytes.count >= l3 else { return nil }
+            return [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2] + type + bytes[l3...]
+        }
+        switch linkType {
+        case .ethernet: return bytes
+        case .linuxSLL: return bytes.count >= 16 ? ethernet(Array(bytes[14..<16]), 16) : nil
+        case .linuxSLL2: return bytes.count >= 20 ? ethernet(Array(bytes[0..<2]), 20) : nil
+        case .raw, .rawDLT12, .rawDLT14:
+            guard let first = bytes.first else { return nil }
+            return ethernet(first >> 4 == 6 ? [0x86, 0xDD] : [0x08, 0x00], 0)
+        case .null, .loop:
+            guard bytes.count >= 4 else { return nil }
+            let family = bytes[0] == 0 ? bytes[3] : bytes[0]
+            return ethernet(family == 2 ? [0x08, 0x00] : [0x86, 0xDD], 4)
+        }
+    }
+
+    @Test(arguments: SharedCapturesDirectory.captures)
+    func sharedCapturesParseAlike(_ name: String) throws {
+        let source = try PcapSource(path: SharedCapturesDirectory.path(name))
+        let linkType = source.linkType
+        var tally = Tally()
+        var index = 0
+        var frames: [[UInt8]] = []
+        try source.forEachRecord { frame, _, _ in
+            guard index < Self.packetsPerCapture else { return }
+            index += 1
+            if let ethernet = Self.asEthernet(frame, linkType: linkType) { frames.append(ethernet) }
+        }
+        let before = program.counters()
+        for (number, frame) in frames.enumerated() {
+            try compare(frame, label: "\(name) #\(number + 1)", tally: &tally)
+        }
+        let after = program.counters()
+        // The kernel's own counters agree with the outcomes compared one by one.
+        #expect(after.notIP - before.notIP == UInt64(tally.notIP))
+        #expect(after.malformed - before.malformed == UInt64(tally.malformed))
+        if tally.mismatches.isEmpty { #expect(after.packets - before.packets == UInt64(tally.records)) }
+        #expect(after.ringBufferFull == before.ringBufferFull)
+        print(
+            "differential \(name): \(frames.count) frames, \(tally.records) records, \(tally.notIP) not IP, "
+                + "\(tally.malformed) malformed, \(tally.refused) refused, \(tally.shortened) shortened")
+        #expect(tally.mismatches.isEmpty, "\(name): \(tally.mismatches.prefix(10).joined(separator: "\n"))")
+        #expect(tally.records > 0)
+    }
+
+    /// Edge cases the captures may not hold: every rule of the parser, on hand-built frames.
+    @Test func handBuiltFramesParseAlike() throws {
+        let payload = B.bytes(300, start: 0x41)
+        let udp = B.udp(1234, 53, payload: [1, 2])
+        var frames: [(String, [UInt8])] = [
+            ("tcp", B.ethernet(B.ipv4(protocol: 6, l4: B.tcp(40112, 80, payload: Array(payload[0..<37]))))),
+            (
+                "tcp options",
+                B.ethernet(B.ipv4(protocol: 6, l4: B.tcp(1, 2, flags: 0x02, options: [2, 4, 5, 0xb4], payload: [9])))
+            ),
+            ("udp 300", B.ethernet(B.ipv4(protocol: 17, l4: B.udp(5000, 53, payload: payload)))),
+            ("vlan", B.ethernet(vlans: [0x8100], B.ipv4(protocol: 17, l4: udp))),
+            ("qinq", B.ethernet(vlans: [0x88A8, 0x8100], B.ipv4(protocol: 17, l4: udp))),
+            ("three tags", B.ethernet(vlans: [0x88A8, 0x8100, 0x8100], B.ipv4(protocol: 17, l4: udp))),
+            (
+                "ip options",
+                B.ethernet(B.ipv4(protocol: 6, options: [0x94, 4, 0, 0], l4: B.tcp(22, 50000, payload: [0xAA])))
+            ),
+            ("padding", B.ethernet(padTo: 60, B.ipv4(protocol: 17, l4: B.udp(1, 2, payload: [5, 6])))),
+            ("ack padding", B.ethernet(padTo: 60, B.ipv4(protocol: 6, l4: B.tcp(1, 2, flags: 0x10)))),
+            ("tot_len 0", B.ethernet(B.ipv4(protocol: 17, totalLength: 0, l4: udp))),
+            ("tot_len 1000", B.ethernet(B.ipv4(protocol: 17, totalLength: 1000, l4: udp))),
+            ("fragment", B.ethernet(B.ipv4(protocol: 17, fragmentOffset: 185, l4: B.udp(9, 8, payload: B.bytes(40))))),
+            (
+                "first fragment",
+                B.ethernet(B.ipv4(protocol: 17, moreFragments: true, l4: B.udp(4000, 53, payload: B.bytes(64))))
+            ),
+            ("tcp truncated", B.ethernet(B.ipv4(protocol: 6, totalLength: 30, l4: B.tcp(1, 2, payload: [1, 2])))),
+            ("udp truncated", B.ethernet(B.ipv4(protocol: 17, l4: [0, 53, 0, 53, 0]))),
+            ("ihl 15", B.ethernet(B.ipv4(protocol: 17, ihl: 15, l4: B.udp(1, 2)))),
+            ("ihl 15 tot_len 0", B.ethernet(B.ipv4(protocol: 17, totalLength: 0, ihl: 15, l4: B.udp(1, 2)))),
+            ("icmp", B.ethernet(B.ipv4(protocol: 1, l4: [8, 0, 0xf7, 0xff, 0, 1, 0, 1] + B.bytes(56)))),
+            ("version 5", B.ethernet(B.ipv4(protocol: 17, version: 5, l4: udp))),
+            ("ihl 4", B.ethernet(B.ipv4(protocol: 17, ihl: 4, l4: udp))),
+            ("tot_len 19", B.ethernet(B.ipv4(protocol: 17, totalLength: 19, l4: udp))),
+            ("arp", B.ethernet(type: 0x0806, B.bytes(28))),
+            ("vlan arp", B.ethernet(type: 0x0806, vlans: [0x8100], B.bytes(28))),
+            ("ipv6 tcp", B.ethernet(type: 0x86DD, B.ipv6(next: 6, l4: B.tcp(443, 40000, flags: 0x11, payload: [1])))),
+            ("ipv6 padding", B.ethernet(type: 0x86DD, padTo: 100, B.ipv6(next: 17, l4: udp))),
+            ("ipv6 payload_len 0", B.ethernet(type: 0x86DD, B.ipv6(next: 17, payloadLength: 0, l4: udp))),
+            (
+                "ipv6 ext",
+                B.ethernet(
+                    type: 0x86DD,
+                    B.ipv6(
+                        next: 17,
+                        extensions: [
+                            (0, B.optionsHeader(units: 0)), (43, B.optionsHeader(units: 1)),
+                            (51, B.authenticationHeader(length: 4)), (60, B.optionsHeader(units: 2)),
+                        ], l4: udp))
+            ),
+            (
+                "ipv6 7 ext",
+                B.ethernet(
+                    type: 0x86DD,
+                    B.ipv6(next: 17, extensions: (0..<7).map { _ in (60, B.optionsHeader(units: 0)) }, l4: udp))
+            ),
+            (
+                "ipv6 first fragment",
+                B.ethernet(
+                    type: 0x86DD, B.ipv6(next: 17, extensions: [(44, B.fragmentHeader(offset: 0, more: true))], l4: udp)
+                )
+            ),
+            (
+                "ipv6 fragment",
+                B.ethernet(
+                    type: 0x86DD,
+                    B.ipv6(next: 17, extensions: [(44, B.fragmentHeader(offset: 181, more: false))], l4: B.bytes(24)))
+            ),
+            ("ipv6 ext beyond end", B.ethernet(type: 0x86DD, B.ipv6(next: 0, l4: []))),
+            ("ipv6 tcp truncated", B.ethernet(type: 0x86DD, B.ipv6(next: 6, l4: B.bytes(12)))),
+            ("ipv6 icmp", B.ethernet(type: 0x86DD, B.ipv6(next: 58, l4: B.bytes(64)))),
+        ]
+        var doff = B.tcp(1, 2, payload: [1, 2, 3, 4])
+        doff[12] = 0x20
+        frames.append(("tcp doff 2", B.ethernet(B.ipv4(protocol: 6, l4: doff))))
+        var ipv6Version = B.ipv6(next: 17, l4: udp)
+        ipv6Version[0] = 0x40
+        frames.append(("ipv6 version 4", B.ethernet(type: 0x86DD, ipv6Version)))
+        // Every prefix of a few of them: cuts in every header.
+        for (name, frame) in frames.prefix(8) + frames.suffix(12) {
+            for end in stride(from: 14, to: frame.count, by: 1) {
+                frames.append(("\(name) cut at \(end)", Array(frame.prefix(end))))
+            }
+        }
+        var tally = Tally()
+        for (name, frame) in frames { try compare(frame, label: name, tally: &tally) }
+        #expect(tally.mismatches.isEmpty, "\(tally.mismatches.prefix(10).joined(separator: "\n"))")
+        #expect(tally.records > 30 && tally.malformed > 5 && tally.notIP >= 3)
+    }
+
+    @Test func otherLinkTypesParseLikeTheirEthernetForm() throws {
+        let ip = B.ipv4(protocol: 6, options: [1, 1, 1, 1], l4: B.tcp(1111, 2222, flags: 0x18, payload: B.bytes(200)))
+        let v6 = B.ipv6(next: 17, extensions: [(0, B.optionsHeader(units: 1))], l4: B.udp(1, 2, payload: [3]))
+        let cases: [([UInt8], PacketParser.LinkType)] = [
+            (B.sll(ip), .linuxSLL), (B.sll2(ip), .linuxSLL2), (ip, .raw), (B.sll(type: 0x86DD, v6), .linuxSLL),
+            (B.sll2(type: 0x86DD, v6), .linuxSLL2), (v6, .raw), ([2, 0, 0, 0] + ip, .null),
+            ([0, 0, 0, 30] + v6, .loop),
+        ]
+        var tally = Tally()
+        for (frame, link) in cases {
+            let ethernet = try #require(frame.withUnsafeBytes { Self.asEthernet($0, linkType: link) })
+            try compare(ethernet, label: "\(link)", tally: &tally)
+            // And the native parse equals the Ethernet one, offsets aside.
+            let native = frame.withUnsafeBytes {
+                PacketParser.parse($0, originalLength: frame.count, linkType: link, timestamp: 0)
+            }
+            let viaEthernet = ethernet.withUnsafeBytes {
+                PacketParser.parse($0, originalLength: ethernet.count, linkType: .ethernet, timestamp: 0)
+            }
+            guard case .packet(let a, let ra, let fa) = native, case .packet(let b, let rb, let fb) = viaEthernet else {
+                Issue.record("\(link): \(native) / \(viaEthernet)")
+                continue
+            }
+            #expect(a == b && fa == fb && Array(frame[ra]) == Array(ethernet[rb]), "\(link)")
+        }
+        #expect(tally.mismatches.isEmpty, "\(tally.mismatches.joined(separator: "\n"))")
+        #expect(tally.records == cases.count)
+    }
+
+    @Test func countersFollowTheOutcomes() throws {
+        let before = program.counters()
+        _ = try program.run(B.ethernet(type: 0x0806, B.bytes(28)))
+        _ = try program.run(B.ethernet(B.ipv4(protocol: 17, version: 5, l4: B.udp(1, 2))))
+        _ = try program.run(B.ethernet(B.ipv4(protocol: 17, l4: B.udp(1, 2))))
+        let after = program.counters()
+        #expect(after.notIP == before.notIP + 1)
+        #expect(after.malformed == before.malformed + 1)
+        #expect(after.packets == before.packets + 1)
+        #expect(after.ringBufferFull == before.ringBufferFull)
+    }
+}
+
+enum SharedCapturesDirectory {
+    static let directory: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("shared/pcaps")
+
+    static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    static var captures: [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { $0.hasSuffix(".pcap") || $0.hasSuffix(".pcapng") }.sorted()
+    }
+}
