@@ -67,11 +67,15 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["BPFEmbed"]
         ),
-        .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore"]),
+        // Hand-built packets shared by the test targets.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore", "TestSupport"]),
         .testTarget(name: "SensorIOTests", dependencies: ["SensorIO", "SensorCore"]),
         .testTarget(
             name: "SensorKernelTests",
-            dependencies: ["SensorKernel", "SensorCore", "SensorIO", "CSensorABI", "CLibbpf", "dps"]
+            dependencies: [
+                "SensorKernel", "SensorCore", "SensorIO", "CSensorABI", "CLibbpf", "dps", "TestSupport",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

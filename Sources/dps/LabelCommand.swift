@@ -1,10 +1,301 @@
 import ArgumentParser
+import Foundation
+import Logging
+import SensorCore
+import SensorIO
+import SensorKernel
+import ServiceLifecycle
 
-/// `dps label`: not built yet.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension RulesFormat: ExpressibleByArgument {}
+
+/// `dps label`: labeled FlowFrame NDJSON for training, from live capture, pcap files or frames.
 struct LabelCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "label", abstract: "(not built yet)")
+    static let configuration = CommandConfiguration(
+        commandName: "label",
+        abstract: "Write labeled FlowFrames (training data) from live traffic, pcap files or NDJSON frames.",
+        discussion: """
+            Exactly one source: --interface (live, until --duration or SIGINT/SIGTERM), --pcap or \
+            --ndjson. Rules are tried in order, the first match wins; --print-rules shows them in \
+            the rules-file format and --rules FILE replaces them. A summary (frames per label, \
+            unmatched, errors) goes to stderr at the end.
+            """
+    )
+
+    @Option(
+        name: .customLong("interface"), parsing: .upToNextOption,
+        help: ArgumentHelp("Interfaces to capture on live.", valueName: "IF"))
+    var interfaces: [String] = []
+
+    @Option(
+        name: .customLong("pcap"), parsing: .upToNextOption,
+        help: ArgumentHelp("pcap or pcapng files to read.", valueName: "FILE"))
+    var pcapFiles: [String] = []
+
+    @Option(
+        name: .customLong("ndjson"), parsing: .upToNextOption,
+        help: ArgumentHelp("NDJSON FlowFrame files to relabel (- for stdin).", valueName: "FILE"))
+    var ndjsonFiles: [String] = []
+
+    @Option(help: ArgumentHelp("Where to write the labeled frames: a file, or - for stdout.", valueName: "FILE"))
+    var out: String?
+
+    @Option(help: "With --interface: seconds to capture (default: until SIGINT/SIGTERM).")
+    var duration: Double?
+
+    @Option(help: ArgumentHelp("A rules file (JSON or YAML) that replaces the default rules.", valueName: "FILE"))
+    var rules: String?
+
+    @Flag(help: "Print the rules (the defaults, or those of --rules) in the rules-file format, and exit.")
+    var printRules = false
+
+    @Option(help: "The format for --print-rules: yaml or json (default: that of --rules, else yaml).")
+    var rulesFormat: RulesFormat?
+
+    @Option(help: ArgumentHelp("Frames no rule matches: skip (counted, not written), or a label to write them with.", valueName: "skip|NAME"))
+    var unmatched: String = "skip"
+
+    @Flag(help: "Stop at the first bad NDJSON line or damaged pcap instead of skipping it.")
+    var strict = false
+
+    @Flag(help: "Add packets_in/out, first_seen, last_seen, tcp_flags, end_reason, interface.")
+    var extended = false
+
+    @Option(help: "Seconds without packets after which a flow ends (pcap, live).")
+    var idleTimeout: Double = 10
+
+    @Option(help: "Seconds after which a long flow emits a frame and goes on (pcap, live).")
+    var activeTimeout: Double = 60
+
+    @Option(help: "Most flows held at once (pcap, live).")
+    var maxFlows: Int = 262_144
+
+    @Flag(help: "Live: watch ingress only.")
+    var noEgress = false
+
+    @Option(help: "Live: ring buffer size in bytes (a power of two, at least 4096).")
+    var ringBytes: UInt32 = 8 << 20
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    /// Bad-input messages written to stderr per run; the rest are only counted.
+    static let maxReportedErrors = 100
+
+    func validate() throws {
+        if printRules { return }
+        let sources = [!interfaces.isEmpty, !pcapFiles.isEmpty, !ndjsonFiles.isEmpty].filter { $0 }.count
+        guard sources == 1 else {
+            throw ValidationError("give exactly one source: --interface, --pcap or --ndjson")
+        }
+        guard out != nil else { throw ValidationError("give --out FILE (or --out - for stdout)") }
+        if let duration {
+            guard !interfaces.isEmpty else { throw ValidationError("--duration goes with --interface") }
+            guard duration > 0 else { throw ValidationError("--duration must be above 0") }
+        }
+        guard !unmatched.isEmpty else { throw ValidationError("--unmatched needs skip or a label") }
+        guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be above 0") }
+        guard activeTimeout > 0 else { throw ValidationError("--active-timeout must be above 0") }
+        guard maxFlows > 0 else { throw ValidationError("--max-flows must be above 0") }
+        guard ringBytes >= 4096, ringBytes & (ringBytes - 1) == 0 else {
+            throw ValidationError("--ring-bytes must be a power of two, at least 4096")
+        }
+    }
 
     func run() async throws {
-        throw ValidationError("dps label is not built yet")
+        signal(SIGPIPE, SIG_IGN)
+        let logger = Logs.bootstrap(level: logLevel)
+
+        // The rules come first: a bad rules file stops everything before any work.
+        var ruleSet = RuleSet.defaults
+        var fileFormat: RulesFormat?
+        if let rules {
+            do {
+                (ruleSet, fileFormat) = try RulesFile.load(path: rules)
+            } catch {
+                Stderr.write("dps: error: \(error)\n")
+                throw ExitCode.failure
+            }
+        }
+        if printRules {
+            let text = RulesFile.render(ruleSet, format: rulesFormat ?? fileFormat ?? .yaml)
+            var bytes = Array(text.utf8)
+            bytes.withUnsafeMutableBytes { _ = Glibc.write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+            return
+        }
+
+        let writer: LineWriter
+        let encoder = FrameEncoder(extended: extended)
+        if out == "-" {
+            writer = LineWriter(fd: STDOUT_FILENO, encoder: encoder, logger: logger)
+        } else {
+            do {
+                writer = try LineWriter(path: out!, encoder: encoder, logger: logger)
+            } catch {
+                Stderr.write("dps: error: \(error)\n")
+                throw ExitCode.failure
+            }
+        }
+        let sink = LabelingSink(
+            labeler: Labeler(rules: ruleSet), unmatched: UnmatchedPolicy(argument: unmatched), next: writer)
+
+        var failed = false
+        if !ndjsonFiles.isEmpty {
+            failed = relabelNDJSON(into: sink)
+        } else if !pcapFiles.isEmpty {
+            failed = labelPcaps(into: sink, logger: logger)
+        } else {
+            failed = try await labelLive(into: sink, logger: logger)
+        }
+        sink.finish(timeout: 0)
+        Stderr.write("dps: \(sink.summary)\n")
+        if writer.framesFailed > 0 {
+            Stderr.write("dps: error: \(writer.framesFailed) frames could not be written\n")
+            failed = true
+        }
+        if failed { throw ExitCode.failure }
+    }
+
+    private func table(for sink: LabelingSink, interfaceName: @escaping (UInt32) -> String = { _ in "" }) -> FlowTable {
+        FlowTable(
+            configuration: FlowTableConfiguration(
+                idleTimeout: Int64(idleTimeout * 1e9), activeTimeout: Int64(activeTimeout * 1e9),
+                maxFlows: maxFlows),
+            interfaceName: interfaceName,
+            emit: { sink.write($0) })
+    }
+
+    // MARK: - NDJSON
+
+    /// Relabels each file's frames; a bad line is reported (file:line), counted and skipped, or
+    /// with --strict ends the run. Returns whether the run failed.
+    private func relabelNDJSON(into sink: LabelingSink) -> Bool {
+        var reported = 0
+        for path in ndjsonFiles {
+            let reader: NDJSONReader
+            do {
+                reader = try NDJSONReader(path: path)
+            } catch {
+                Stderr.write("dps: error: \(error)\n")
+                sink.countError()
+                if strict { return true }
+                continue
+            }
+            struct StopAtError: Error {}
+            do {
+                try reader.forEachFrame { result in
+                    switch result {
+                    case .success(let frame):
+                        sink.write(frame)
+                    case .failure(let error):
+                        sink.countError()
+                        if reported < Self.maxReportedErrors {
+                            Stderr.write("dps: error: \(error)\n")
+                            reported += 1
+                            if reported == Self.maxReportedErrors {
+                                Stderr.write("dps: further bad lines are only counted\n")
+                            }
+                        }
+                        if strict { throw StopAtError() }
+                    }
+                }
+            } catch is StopAtError {
+                return true
+            } catch {
+                Stderr.write("dps: error: \(error)\n")
+                sink.countError()
+                if strict { return true }
+            }
+            sink.labeler.reset()
+        }
+        return strict && sink.errors > 0
+    }
+
+    // MARK: - pcap
+
+    /// Each file through its own flow table, capture time driving its clock; the table is drained
+    /// at the end of the file, or at damage (then the error names the file and packet). Returns
+    /// whether any file was damaged or unreadable.
+    private func labelPcaps(into sink: LabelingSink, logger: Logger) -> Bool {
+        let configuration = FlowTableConfiguration(
+            idleTimeout: Int64(idleTimeout * 1e9), activeTimeout: Int64(activeTimeout * 1e9), maxFlows: maxFlows)
+        var failed = false
+        for path in pcapFiles {
+            let stats: CaptureLabelingStats
+            var damage: CaptureLabelingError?
+            do {
+                stats = try sink.labelCapture(path: path, configuration: configuration)
+            } catch {
+                stats = error.stats
+                damage = error
+            }
+            logger.info(
+                "read capture",
+                metadata: [
+                    "file": "\(path)", "packets": "\(stats.packetsRead)", "skipped": "\(stats.packetsSkipped)",
+                    "frames": "\(stats.frames)", "trailing": "\(stats.trailingPackets)",
+                ])
+            if let damage {
+                Stderr.write("dps: error: \(damage)\n")
+                sink.countError()
+                failed = true
+                if strict { break }
+            }
+        }
+        return failed
+    }
+
+    // MARK: - Live
+
+    /// Captures until --duration has passed or SIGINT/SIGTERM, then labels and writes every open
+    /// flow. Returns whether the capture could not start.
+    private func labelLive(into sink: LabelingSink, logger: Logger) async throws -> Bool {
+        let flows = table(for: sink, interfaceName: InterfaceNames.name(of:))
+        let sensor: KernelSensor
+        do {
+            sensor = try KernelSensor(
+                interfaces: interfaces, egress: !noEgress, ringBytes: ringBytes, logger: logger
+            ) { event, snapshot in
+                flows.ingest(event, snapshot: snapshot)
+            }
+        } catch {
+            Stderr.write("dps: error: \(error)\n")
+            return true
+        }
+        logger.info(
+            "capturing for labeling",
+            metadata: [
+                "interfaces": "\(interfaces.joined(separator: ","))", "egress": "\(!noEgress)",
+                "duration": "\(duration.map { "\($0)s" } ?? "until SIGINT/SIGTERM")",
+            ])
+        let loop = CaptureLoop(sensor: sensor, table: flows, sink: sink, statsInterval: 60, drainTimeout: 0, logger: logger)
+        var services = [
+            ServiceGroupConfiguration.ServiceConfiguration(
+                service: CaptureService(loop: loop), successTerminationBehavior: .gracefullyShutdownGroup)
+        ]
+        if let duration {
+            services.append(
+                .init(service: StopAfter(seconds: duration), successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        return false
+    }
+}
+
+/// Returns after `seconds`, or at once on graceful shutdown: with `.gracefullyShutdownGroup` it
+/// ends a timed capture.
+struct StopAfter: Service {
+    let seconds: Double
+
+    func run() async throws {
+        let nanoseconds = UInt64(seconds * 1e9)
+        try? await cancelWhenGracefulShutdown {
+            try await Task.sleep(nanoseconds: nanoseconds)
+        }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import SensorCore
 import SensorIO
 import SensorKernel
+import TestSupport
 import Testing
 
 #if canImport(Glibc)

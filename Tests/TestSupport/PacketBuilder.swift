@@ -1,10 +1,9 @@
-// Hand-built packets for the differential test: a copy of SensorCoreTests/PacketBuilder.swift
-// (test targets cannot share sources).
+// Hand-built packets for the parser tests and the differential test (shared by both test targets).
 
-enum PacketBuilder {
-    static func be16(_ value: Int) -> [UInt8] { [UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)] }
+public enum PacketBuilder {
+    public static func be16(_ value: Int) -> [UInt8] { [UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)] }
 
-    static func tcp(
+    public static func tcp(
         _ sourcePort: Int, _ destinationPort: Int, flags: UInt8 = 0x18, options: [UInt8] = [],
         payload: [UInt8] = []
     ) -> [UInt8] {
@@ -16,12 +15,12 @@ enum PacketBuilder {
         return header + options + payload
     }
 
-    static func udp(_ sourcePort: Int, _ destinationPort: Int, payload: [UInt8] = []) -> [UInt8] {
+    public static func udp(_ sourcePort: Int, _ destinationPort: Int, payload: [UInt8] = []) -> [UInt8] {
         be16(sourcePort) + be16(destinationPort) + be16(8 + payload.count) + [0, 0] + payload
     }
 
     /// IPv4 with optional options; `totalLength` overrides tot_len.
-    static func ipv4(
+    public static func ipv4(
         protocol proto: UInt8, source: [UInt8] = [198, 51, 100, 1], destination: [UInt8] = [203, 0, 113, 2],
         options: [UInt8] = [], fragmentOffset: Int = 0, moreFragments: Bool = false,
         totalLength: Int? = nil, version: UInt8 = 4, ihl: Int? = nil, l4: [UInt8]
@@ -37,7 +36,7 @@ enum PacketBuilder {
     }
 
     /// IPv6; `extensions` are (type, bytes) in order, each bytes block without its next-header byte.
-    static func ipv6(
+    public static func ipv6(
         next: UInt8, source: [UInt8] = v6(1), destination: [UInt8] = v6(2),
         extensions: [(UInt8, [UInt8])] = [], payloadLength: Int? = nil, l4: [UInt8]
     ) -> [UInt8] {
@@ -54,25 +53,25 @@ enum PacketBuilder {
     }
 
     /// 2001:db8::N
-    static func v6(_ last: UInt8) -> [UInt8] { [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [last] }
+    public static func v6(_ last: UInt8) -> [UInt8] { [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [last] }
 
     /// Hop-by-hop / destination options / routing body: 8 * (units + 1) bytes total with the
     /// next-header byte, which the builder prepends.
-    static func optionsHeader(units: Int) -> [UInt8] {
+    public static func optionsHeader(units: Int) -> [UInt8] {
         [UInt8(units)] + [UInt8](repeating: 1, count: 6 + units * 8)
     }
 
     /// AH body: (length + 2) * 4 bytes total.
-    static func authenticationHeader(length: Int) -> [UInt8] {
+    public static func authenticationHeader(length: Int) -> [UInt8] {
         [UInt8(length)] + [UInt8](repeating: 7, count: (length + 2) * 4 - 2)
     }
 
     /// Fragment header body (7 bytes after next-header).
-    static func fragmentHeader(offset: Int, more: Bool) -> [UInt8] {
+    public static func fragmentHeader(offset: Int, more: Bool) -> [UInt8] {
         [0] + be16(offset << 3 | (more ? 1 : 0)) + [0, 0, 0, 42]
     }
 
-    static func ethernet(type: Int = 0x0800, vlans: [Int] = [], padTo: Int = 0, _ packet: [UInt8]) -> [UInt8] {
+    public static func ethernet(type: Int = 0x0800, vlans: [Int] = [], padTo: Int = 0, _ packet: [UInt8]) -> [UInt8] {
         var frame: [UInt8] = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]
         for tpid in vlans { frame += be16(tpid) + be16(100) }
         frame += be16(type) + packet
@@ -81,16 +80,16 @@ enum PacketBuilder {
     }
 
     /// Linux cooked v1: packet type, ARPHRD, address length, 8-byte address, protocol.
-    static func sll(type: Int = 0x0800, _ packet: [UInt8]) -> [UInt8] {
+    public static func sll(type: Int = 0x0800, _ packet: [UInt8]) -> [UInt8] {
         [0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0] + be16(type) + packet
     }
 
     /// Linux cooked v2: protocol, reserved, ifindex, ARPHRD, packet type, address length, address.
-    static func sll2(type: Int = 0x0800, _ packet: [UInt8]) -> [UInt8] {
+    public static func sll2(type: Int = 0x0800, _ packet: [UInt8]) -> [UInt8] {
         be16(type) + [0, 0, 0, 0, 0, 3, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0] + packet
     }
 
-    static func bytes(_ count: Int, start: UInt8 = 0) -> [UInt8] {
+    public static func bytes(_ count: Int, start: UInt8 = 0) -> [UInt8] {
         (0..<count).map { UInt8(truncatingIfNeeded: Int(start) + $0) }
     }
 }
