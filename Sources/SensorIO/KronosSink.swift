@@ -185,7 +185,8 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
         condition.lock()
         if !closing {
             closing = true
-            deadline = KronosSocket.now() + Int64(max(0, timeout) * 1e9)
+            let seconds = timeout.isFinite ? min(max(0, timeout), 1e6) : 1e6
+            deadline = KronosSocket.now() + Int64(seconds * 1e9)
         }
         condition.broadcast()
         while !finished { condition.wait() }
@@ -313,7 +314,11 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
                 condition.unlock()
             }
             let now = KronosSocket.now()
-            if closingDeadlinePassed(now) { break }
+            let midLine = batch.written != batch.lineStart
+            if closingDeadlinePassed(now, midLine: midLine) {
+                if midLine { logger.warning("shutdown drain timed out in the middle of a Kronos line") }
+                break
+            }
 
             // 2. A connection.
             if fd >= 0, let quietLimit, now - lastActivity >= quietLimit, batch.written == batch.lineStart {
@@ -337,7 +342,7 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
 
             // 3. Write.
             var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            let waitMs = closing ? max(0, min(100, Int32((deadline - now) / 1_000_000))) : 100
+            let waitMs = closing ? max(1, min(100, Int32((deadline - now) / 1_000_000))) : 100
             let ready = poll(&pfd, 1, waitMs)
             if ready < 0 && errno != EINTR { disconnect() }
             guard ready > 0 else { continue }
@@ -380,11 +385,15 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
         condition.unlock()
     }
 
-    private func closingDeadlinePassed(_ now: Int64) -> Bool {
+    /// A line already partly written gets a short grace past the drain deadline, so that Kronos
+    /// is not left with half a line.
+    private func closingDeadlinePassed(_ now: Int64, midLine: Bool) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        return closing && now >= deadline
+        return closing && now >= deadline &+ (midLine ? Self.midLineGrace : 0)
     }
+
+    static let midLineGrace: Int64 = 200_000_000
 
     private func bumpConnection(reconnect: Bool, failed: Bool = false) {
         condition.lock()

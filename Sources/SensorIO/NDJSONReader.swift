@@ -251,7 +251,8 @@ public enum FlowFrameJSON {
                 fraction = Int64(parts[1] + String(repeating: "0", count: 6 - parts[1].count)) ?? 0
             }
             let (scaled, overflow) = whole.multipliedReportingOverflow(by: 1_000_000)
-            if !overflow { return (negative ? -1 : 1) * (scaled + fraction) }
+            let (micros, carry) = scaled.addingReportingOverflow(fraction)
+            if !overflow && !carry { return negative ? -micros : micros }
         }
         guard let seconds = Double(text), seconds.isFinite, seconds.magnitude < 9e12 else {
             throw FrameParseError("key \"\(key)\": expected epoch seconds, got \(value.summary)")

@@ -94,11 +94,15 @@ struct LabelCommand: AsyncParsableCommand {
         guard out != nil else { throw ValidationError("give --out FILE (or --out - for stdout)") }
         if let duration {
             guard !interfaces.isEmpty else { throw ValidationError("--duration goes with --interface") }
-            guard duration > 0 else { throw ValidationError("--duration must be above 0") }
+            try Seconds.validate(duration, "--duration")
         }
         guard !unmatched.isEmpty else { throw ValidationError("--unmatched needs skip or a label") }
-        guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be above 0") }
-        guard activeTimeout > 0 else { throw ValidationError("--active-timeout must be above 0") }
+        try Seconds.validate(idleTimeout, "--idle-timeout")
+        try Seconds.validate(activeTimeout, "--active-timeout")
+        if extended && !ndjsonFiles.isEmpty {
+            throw ValidationError(
+                "--extended needs packet-level input (--pcap, --interface): NDJSON frames do not carry those fields")
+        }
         guard maxFlows > 0 else { throw ValidationError("--max-flows must be above 0") }
         guard ringBytes >= 4096, ringBytes & (ringBytes - 1) == 0 else {
             throw ValidationError("--ring-bytes must be a power of two, at least 4096")
@@ -162,7 +166,7 @@ struct LabelCommand: AsyncParsableCommand {
     private func table(for sink: LabelingSink, interfaceName: @escaping (UInt32) -> String = { _ in "" }) -> FlowTable {
         FlowTable(
             configuration: FlowTableConfiguration(
-                idleTimeout: Int64(idleTimeout * 1e9), activeTimeout: Int64(activeTimeout * 1e9),
+                idleTimeout: Seconds.nanoseconds(idleTimeout), activeTimeout: Seconds.nanoseconds(activeTimeout),
                 maxFlows: maxFlows),
             interfaceName: interfaceName,
             emit: { sink.write($0) })
@@ -174,6 +178,7 @@ struct LabelCommand: AsyncParsableCommand {
     /// with --strict ends the run. Returns whether the run failed.
     private func relabelNDJSON(into sink: LabelingSink) -> Bool {
         var reported = 0
+        var unreadable = false  // a file that cannot be read fails the run, --strict or not
         for path in ndjsonFiles {
             let reader: NDJSONReader
             do {
@@ -181,6 +186,7 @@ struct LabelCommand: AsyncParsableCommand {
             } catch {
                 Stderr.write("dps: error: \(error)\n")
                 sink.countError()
+                unreadable = true
                 if strict { return true }
                 continue
             }
@@ -207,11 +213,12 @@ struct LabelCommand: AsyncParsableCommand {
             } catch {
                 Stderr.write("dps: error: \(error)\n")
                 sink.countError()
+                unreadable = true
                 if strict { return true }
             }
             sink.labeler.reset()
         }
-        return strict && sink.errors > 0
+        return unreadable || (strict && sink.errors > 0)
     }
 
     // MARK: - pcap
@@ -221,7 +228,7 @@ struct LabelCommand: AsyncParsableCommand {
     /// whether any file was damaged or unreadable.
     private func labelPcaps(into sink: LabelingSink, logger: Logger) -> Bool {
         let configuration = FlowTableConfiguration(
-            idleTimeout: Int64(idleTimeout * 1e9), activeTimeout: Int64(activeTimeout * 1e9), maxFlows: maxFlows)
+            idleTimeout: Seconds.nanoseconds(idleTimeout), activeTimeout: Seconds.nanoseconds(activeTimeout), maxFlows: maxFlows)
         var failed = false
         for path in pcapFiles {
             let stats: CaptureLabelingStats

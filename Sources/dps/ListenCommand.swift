@@ -38,7 +38,7 @@ struct ListenCommand: AsyncParsableCommand {
     var logLevel: Logger.Level = .notice
 
     func validate() throws {
-        guard quietTimeout > 0 else { throw ValidationError("--quiet-timeout must be above 0") }
+        try Seconds.validate(quietTimeout, "--quiet-timeout")
     }
 
     func run() async throws {

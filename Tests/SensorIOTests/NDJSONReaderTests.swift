@@ -105,6 +105,8 @@ struct NDJSONReaderTests {
             (#"{"src_ip": "1.2.3.4", "dst_ip": "5.6.7.8", "src_port": 1, "dst_port": 2, "protocol": "TCP", "bytes_in": 1, "bytes_out": 2, "duration": 0.1, "payload": 7}"#, "key \"payload\": expected a base64 string or null, got 7"),
             (#"{"src_ip": "1.2.3.4", "dst_ip": "5.6.7.8", "src_port": 1, "dst_port": 2, "protocol": "TCP", "bytes_in": 1, "bytes_out": 2, "duration": 0.1, "payload": null, "colour": "red"}"#, "unknown key \"colour\""),
             (#"{"src_ip": "1.2.3.4", "src_ip": "5.6.7.8"}"#, "key \"src_ip\" appears twice"),
+            // Epoch seconds whose microseconds overflow Int64 only in the addition.
+            (#"{"src_ip": "1.2.3.4", "dst_ip": "5.6.7.8", "src_port": 1, "dst_port": 2, "protocol": "TCP", "bytes_in": 1, "bytes_out": 2, "duration": 0.1, "payload": null, "packets_in": 1, "packets_out": 1, "first_seen": 9223372036854.999999, "last_seen": 1.0, "tcp_flags": "", "end_reason": "fin", "interface": ""}"#, "key \"first_seen\": expected epoch seconds"),
         ])
     func badLines(line: String, expected: String) {
         let message = error(line)

@@ -159,5 +159,16 @@ struct LabelCommandTests {
         #expect(try dps(["label", "--out", "-"]).status != 0)
         #expect(try dps(["label", "--ndjson", "a", "--pcap", "b", "--out", "-"]).status != 0)
         #expect(try dps(["label", "--pcap", "b", "--duration", "3", "--out", "-"]).status != 0)
+        let infinite = try dps(["label", "--pcap", "b", "--idle-timeout", "inf", "--out", "-"])
+        #expect(infinite.status != 0 && infinite.err.contains("--idle-timeout must be a number of seconds"))
+        let extended = try dps(["label", "--ndjson", "a", "--extended", "--out", "-"])
+        #expect(extended.status != 0 && extended.err.contains("--extended needs packet-level input"))
+    }
+
+    @Test("label --ndjson: a file that cannot be read fails the run, even without --strict")
+    func unreadableFile() throws {
+        let result = try dps(["label", "--ndjson", "/nonexistent/frames.ndjson", "--out", "-"])
+        #expect(result.status != 0)
+        #expect(result.err.contains("/nonexistent/frames.ndjson"))
     }
 }
