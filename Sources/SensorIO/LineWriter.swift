@@ -53,7 +53,8 @@ public final class LineWriter: FrameSink {
         let ok = buffer.withUnsafeBytes { bytes -> Bool in
             var offset = 0
             while offset < bytes.count {
-                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                let end = Self.chunkEnd(bytes, from: offset)
+                let n = Glibc.write(fd, bytes.baseAddress! + offset, end - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
                     if !loggedFailure {
@@ -69,6 +70,23 @@ public final class LineWriter: FrameSink {
         if ok { framesWritten += pendingFrames } else { framesFailed += pendingFrames }
         pendingFrames = 0
         buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Each write(2) ends at a line end and holds at most one page (unless one line is longer):
+    /// the kernel copies that much in one go, so a process killed between writes leaves whole
+    /// lines only.
+    static let chunkLimit = 4096
+
+    static func chunkEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        let limit = min(bytes.count, start + chunkLimit)
+        if limit == bytes.count { return limit }
+        var end = limit
+        while end > start, bytes[end - 1] != UInt8(ascii: "\n") { end -= 1 }
+        if end > start { return end }
+        // One line longer than a page: write through to its end.
+        end = limit
+        while end < bytes.count, bytes[end - 1] != UInt8(ascii: "\n") { end += 1 }
+        return end
     }
 }
 
