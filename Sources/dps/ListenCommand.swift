@@ -76,30 +76,12 @@ struct ListenCommand: AsyncParsableCommand {
             "dps listen: on \(socket)\(key == nil ? " (not checking signatures)" : " (HMAC-SHA256 required)")\n")
         let group = ServiceGroup(
             configuration: .init(
-                services: [ListenerService(listener: listener)],
+                services: [
+                    ThreadService(name: "dps-listen", body: { listener.run() }, stop: { listener.stop() })
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
         Stderr.write("dps listen: \(listener.counters)\n")
-    }
-}
-
-/// Runs a `KronosListener` on its own thread; graceful shutdown stops it.
-struct ListenerService: Service {
-    let listener: KronosListener
-
-    func run() async throws {
-        await withGracefulShutdownHandler {
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                let thread = Thread {
-                    listener.run()
-                    done.resume()
-                }
-                thread.name = "dps-listen"
-                thread.start()
-            }
-        } onGracefulShutdown: {
-            listener.stop()
-        }
     }
 }
