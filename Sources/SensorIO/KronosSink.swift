@@ -176,6 +176,7 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
             ("kronos_produced", c.produced), ("kronos_sent", c.sent), ("kronos_dropped", c.dropped),
             ("kronos_undelivered", c.undelivered), ("kronos_queued", c.queued + c.inFlight),
             ("kronos_connections", c.connections), ("kronos_reconnect_attempts", c.reconnectAttempts),
+            ("kronos_oversize", c.oversize), ("kronos_resent_lines", c.resentLines),
         ]
     }
 

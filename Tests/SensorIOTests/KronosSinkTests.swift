@@ -227,7 +227,7 @@ struct KronosSinkTests {
         #expect(stats["kronos_produced"] == 1 && stats["kronos_undelivered"] == 1)
         #expect(Set(stats.keys).isSuperset(of: [
             "kronos_sent", "kronos_dropped", "kronos_undelivered", "kronos_connections",
-            "kronos_reconnect_attempts",
+            "kronos_reconnect_attempts", "kronos_oversize", "kronos_resent_lines",
         ]))
     }
 }
