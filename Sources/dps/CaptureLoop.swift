@@ -6,45 +6,96 @@ import SensorKernel
 import ServiceLifecycle
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The live hot path, on one dedicated thread: ring buffer → packet events → flow table → sink.
 /// Every 100 ms at most it advances the table's clock (idle, active and close expiry) and flushes
 /// the sink. On stop: detach the hooks, drain the ring buffer, emit every open flow.
 final class CaptureLoop: @unchecked Sendable {
-    // Confined to the capture thread once `run()` starts, but for `stopRequested`.
+    // Confined to the capture thread once `run()` starts, but for the atomics.
     private let sensor: KernelSensor
     private let table: FlowTable
     private let sink: FrameSink
-    private let statsInterval: Int64
     private let drainTimeout: Double
     private let logger: Logger
+    private let notifier: SystemdNotifier?
     private let stopRequested = Atomic<Bool>(false)
+    /// Nanoseconds between stats lines; a SIGHUP reload may change it.
+    private let statsNanoseconds: Atomic<Int64>
+    /// Interfaces whose index no longer resolves to what was attached (logged once each).
+    private var lostInterfaces = Set<String>()
+
+    /// Most seconds between two `STATUS=` notifications (and interface checks).
+    static let statusInterval: Int64 = 5_000_000_000
 
     init(
         sensor: KernelSensor, table: FlowTable, sink: FrameSink, statsInterval: Double,
-        drainTimeout: Double = 2, logger: Logger
+        drainTimeout: Double = 2, logger: Logger, notifier: SystemdNotifier? = nil
     ) {
         self.sensor = sensor
         self.table = table
         self.sink = sink
-        self.statsInterval = Int64(statsInterval * 1e9)
+        self.statsNanoseconds = Atomic(Int64(statsInterval * 1e9))
         self.drainTimeout = drainTimeout
         self.logger = logger
+        self.notifier = notifier
     }
 
     func requestStop() { stopRequested.store(true, ordering: .relaxed) }
 
+    /// Takes effect at the next loop turn (the next stats line is due one new interval from then).
+    func setStatsInterval(_ seconds: Double) {
+        statsNanoseconds.store(Int64(seconds * 1e9), ordering: .relaxed)
+    }
+
     func run() {
+        var statsInterval = statsNanoseconds.load(ordering: .relaxed)
         var nextStats = sensor.now() + statsInterval
+        var nextStatus = sensor.now() + min(statsInterval, Self.statusInterval)
+        // Hooks are attached (KernelSensor's init) and the sink runs: tell systemd we are up, from
+        // the thread that does the work, which also feeds the watchdog.
+        let watchdogHalf = notifier?.watchdogInterval.map { Int64($0 * 1e9 / 2) }
+        var nextWatchdog = sensor.now() + (watchdogHalf ?? 0)
+        var notifyFailureLogged = false
+        func notified(_ error: Int32) {
+            guard error != 0, !notifyFailureLogged else { return }
+            notifyFailureLogged = true
+            logger.warning(
+                "cannot notify systemd",
+                metadata: ["socket": "\(notifier?.socketPath ?? "")", "error": "\(String(cString: strerror(error)))"])
+        }
+        if let notifier {
+            notified(notifier.ready(status: statusText()))
+            if watchdogHalf != nil { notified(notifier.watchdog()) }
+        }
         while !stopRequested.load(ordering: .relaxed) {
             sensor.poll(timeoutMilliseconds: 100)
             let now = sensor.now()
             table.advance(to: now)
             sink.flush()
+            if let watchdogHalf, let notifier, now >= nextWatchdog {
+                notified(notifier.watchdog())
+                nextWatchdog = now + watchdogHalf
+            }
+            let interval = statsNanoseconds.load(ordering: .relaxed)
+            if interval != statsInterval {
+                statsInterval = interval
+                nextStats = now + interval
+                nextStatus = min(nextStatus, now + min(interval, Self.statusInterval))
+            }
+            if now >= nextStatus {
+                checkInterfaces()
+                if let notifier { notified(notifier.status(statusText())) }
+                nextStatus = now + min(statsInterval, Self.statusInterval)
+            }
             if now >= nextStats {
                 logStats("stats")
                 nextStats = now + statsInterval
             }
         }
+        notifier?.stopping(status: "stopping: draining the ring buffer and emitting open flows")
         sensor.detachHooks()
         sensor.drain()
         table.advance(to: sensor.now())
@@ -54,6 +105,36 @@ final class CaptureLoop: @unchecked Sendable {
         sink.finish(timeout: drainTimeout)
         logStats("final stats")
         sensor.close()
+    }
+
+    /// Logs (once) each watched interface that has gone away or now names another device; the
+    /// others keep being captured.
+    private func checkInterfaces() {
+        for interface in sensor.interfaces where !lostInterfaces.contains(interface.name) {
+            let index = if_nametoindex(interface.name)
+            guard index != interface.index else { continue }
+            lostInterfaces.insert(interface.name)
+            let remaining = sensor.interfaces.count - lostInterfaces.count
+            logger.error(
+                index == 0
+                    ? "interface disappeared: no longer captured (restart dps to watch it again)"
+                    : "interface was recreated: its new instance is not captured (restart dps to watch it)",
+                metadata: ["iface": "\(interface.name)", "interfaces_left": "\(remaining)"])
+        }
+    }
+
+    /// The one-line `STATUS=` text: where we capture and the live counters.
+    private func statusText() -> String {
+        let flows = table.stats
+        let watched = sensor.interfaces.map(\.name).filter { !lostInterfaces.contains($0) }
+        var text = "capturing on \(watched.isEmpty ? "no interface" : watched.joined(separator: ","))"
+        if !lostInterfaces.isEmpty { text += " (lost: \(lostInterfaces.sorted().joined(separator: ",")))" }
+        text += ": packets=\(flows.packets) ringbuf_drops=\(sensor.counters().ringBufferFull)"
+        text += " flows_open=\(table.count) frames=\(flows.frames) frames_written=\(sink.framesWritten)"
+        for (key, value) in sink.statistics where key.hasSuffix("_sent") || key.hasSuffix("_dropped") {
+            text += " \(key)=\(value)"
+        }
+        return text
     }
 
     private func logStats(_ message: Logger.Message) {

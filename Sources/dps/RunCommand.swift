@@ -5,96 +5,167 @@ import SensorCore
 import SensorIO
 import SensorKernel
 import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// `dps run`: live capture on one or more interfaces.
+///
+/// Settings come from the config file (`--config`, default /etc/dps/dps.yaml when it exists) with
+/// the command line over it. The options are optional here so that "given" can be told from
+/// "default"; `RunOptions` holds the defaults.
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Capture live traffic with eBPF and emit one FlowFrame per flow."
+        abstract: "Capture live traffic with eBPF and emit one FlowFrame per flow.",
+        discussion: """
+            Every option can also be set in the YAML config file (keys like idle_timeout for \
+            --idle-timeout; interfaces is a list). Options given here override the file. SIGHUP \
+            re-reads the file: log_level and stats_interval change at once; the others need a restart.
+            """
     )
+
+    @Option(
+        help: ArgumentHelp(
+            "YAML config file (default: \(ServiceConfig.defaultPath), read only when it exists).",
+            valueName: "path"))
+    var config: String?
 
     @Option(name: .customLong("interface"), help: "An interface to watch (repeatable).")
     var interfaces: [String] = []
 
-    @Flag(help: "Write frames to stdout as NDJSON (instead of sending them to Kronos).")
-    var stdout = false
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Write frames to stdout as NDJSON instead of sending them to Kronos (default: off).")
+    var stdout: Bool?
 
-    @Option(help: "The Unix stream socket Kronos listens on.")
-    var kronosSocket: String = KronosSinkConfiguration.defaultSocketPath
+    @Option(
+        help: ArgumentHelp(
+            "The Unix stream socket Kronos listens on (default: \(KronosSinkConfiguration.defaultSocketPath)).",
+            valueName: "path"))
+    var kronosSocket: String?
 
     @Option(
         help: ArgumentHelp(
             "Sign each Kronos line with HMAC-SHA256 keyed with this file's text (mode 0600 or 0640).",
             discussion: "Without it, the systemd credential kronos-hmac-key in $CREDENTIALS_DIRECTORY "
-                + "is used when present."))
+                + "is used when present (an empty credential means unsigned lines).",
+            valueName: "path"))
     var hmacKeyFile: String?
 
-    @Option(help: "Frames queued for Kronos while it is slow or away; beyond it the oldest are dropped.")
-    var queueFrames: Int = 65_536
+    @Option(help: ArgumentHelp("Frames queued for Kronos while it is slow or away; beyond it the oldest are dropped (default: 65536).", valueName: "n"))
+    var queueFrames: Int?
 
-    @Option(help: "Seconds to keep delivering queued frames to Kronos at shutdown.")
-    var drainTimeout: Double = 2
+    @Option(help: ArgumentHelp("Seconds to keep delivering queued frames to Kronos at shutdown (default: 2).", valueName: "seconds"))
+    var drainTimeout: Double?
 
-    @Flag(help: "Add packets_in/out, first_seen, last_seen, tcp_flags, end_reason, interface.")
-    var extended = false
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Add packets_in/out, first_seen, last_seen, tcp_flags, end_reason, interface (default: off).")
+    var extended: Bool?
 
-    @Option(help: "Seconds without packets after which a flow ends.")
-    var idleTimeout: Double = 10
+    @Option(help: ArgumentHelp("Seconds without packets after which a flow ends (default: 10).", valueName: "seconds"))
+    var idleTimeout: Double?
 
-    @Option(help: "Seconds after which a long flow emits a frame and goes on.")
-    var activeTimeout: Double = 60
+    @Option(help: ArgumentHelp("Seconds after which a long flow emits a frame and goes on (default: 60).", valueName: "seconds"))
+    var activeTimeout: Double?
 
-    @Option(help: "Most flows held at once; the longest idle is emitted early beyond it.")
-    var maxFlows: Int = 262_144
+    @Option(help: ArgumentHelp("Most flows held at once; the longest idle is emitted early beyond it (default: 262144).", valueName: "n"))
+    var maxFlows: Int?
 
-    @Flag(help: "Watch ingress only.")
-    var noEgress = false
+    @Flag(inversion: .prefixedNo, help: "Watch egress as well as ingress (default: on).")
+    var egress: Bool?
 
-    @Option(help: "Seconds between stats lines on stderr.")
-    var statsInterval: Double = 60
+    @Option(help: ArgumentHelp("Seconds between stats lines on stderr (default: 60).", valueName: "seconds"))
+    var statsInterval: Double?
 
-    @Option(help: "Ring buffer size in bytes (a power of two, at least 4096).")
-    var ringBytes: UInt32 = 8 << 20
+    @Option(help: ArgumentHelp("Ring buffer size in bytes, a power of two, at least 4096 (default: 8388608).", valueName: "bytes"))
+    var ringBytes: UInt32?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: ArgumentHelp("Log level (default: info).", valueName: "level"))
+    var logLevel: Logger.Level?
+
+    /// What the command line gives, nil where it is silent.
+    var commandLineSettings: RunSettings {
+        var settings = RunSettings()
+        settings.interfaces = interfaces.isEmpty ? nil : interfaces
+        settings.stdout = stdout
+        settings.kronosSocket = kronosSocket
+        settings.hmacKeyFile = hmacKeyFile
+        settings.queueFrames = queueFrames
+        settings.drainTimeout = drainTimeout
+        settings.extended = extended
+        settings.idleTimeout = idleTimeout
+        settings.activeTimeout = activeTimeout
+        settings.maxFlows = maxFlows
+        settings.egress = egress
+        settings.statsInterval = statsInterval
+        settings.ringBytes = ringBytes
+        settings.logLevel = logLevel
+        return settings
+    }
 
     func validate() throws {
-        guard !interfaces.isEmpty else { throw ValidationError("give at least one --interface") }
-        guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be above 0") }
-        guard activeTimeout > 0 else { throw ValidationError("--active-timeout must be above 0") }
-        guard maxFlows > 0 else { throw ValidationError("--max-flows must be above 0") }
-        guard statsInterval > 0 else { throw ValidationError("--stats-interval must be above 0") }
-        guard ringBytes >= 4096, ringBytes & (ringBytes - 1) == 0 else {
-            throw ValidationError("--ring-bytes must be a power of two, at least 4096")
+        if let problem = commandLineSettings.firstProblem() {
+            throw ValidationError("\(problem.setting.flag): \(problem.message)")
         }
-        guard queueFrames > 0 else { throw ValidationError("--queue-frames must be above 0") }
-        guard !kronosSocket.isEmpty, kronosSocket.utf8.count < 108 else {
-            throw ValidationError("--kronos-socket must be a path of 1 to 107 bytes")
+        if let config, config.isEmpty { throw ValidationError("--config: give a path") }
+    }
+
+    /// Reads the config file (if any) and layers the command line over it. Throws a message
+    /// naming the file and key, or the flag, at fault.
+    static func resolve(
+        configPath explicit: String?, commandLine: RunSettings
+    ) throws(RunConfigurationError) -> (options: RunOptions, file: String?) {
+        var fileSettings = RunSettings()
+        var file: String?
+        if let explicit {
+            file = explicit
+        } else if access(ServiceConfig.defaultPath, F_OK) == 0 {
+            file = ServiceConfig.defaultPath
         }
-        guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must be 0 or more") }
-        if stdout && hmacKeyFile != nil {
-            throw ValidationError("--hmac-key-file signs Kronos lines: it has no effect with --stdout")
+        if let file {
+            do {
+                fileSettings = try ServiceConfig.load(path: file)
+            } catch {
+                throw RunConfigurationError(description: "\(error)")
+            }
         }
+        let merged = fileSettings.overridden(by: commandLine)
+        let options = RunOptions(merged)
+        if let problem = options.check() {
+            let fromFile = commandLine.value(of: problem.setting) == nil && file != nil
+                && fileSettings.value(of: problem.setting) != nil
+            let name = fromFile ? "config file \(file!): key \"\(problem.setting.key)\"" : problem.setting.flag
+            throw RunConfigurationError(description: "\(name): \(problem.message)")
+        }
+        return (options, file)
     }
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let logger = Logs.bootstrap(level: logLevel)
-        let encoder = FrameEncoder(extended: extended)
+        let options: RunOptions
+        let configFile: String?
+        do {
+            (options, configFile) = try Self.resolve(configPath: config, commandLine: commandLineSettings)
+        } catch {
+            Stderr.write("dps: error: \(error)\n")
+            throw ExitCode.failure
+        }
+        let logger = Logs.bootstrap(level: options.logLevel)
+        if let configFile { logger.info("configuration read", metadata: ["config": "\(configFile)"]) }
+        let environment = ProcessInfo.processInfo.environment
+        let encoder = FrameEncoder(extended: options.extended)
         let sink: FrameSink
-        if stdout {
+        if options.stdout {
             sink = LineWriter(fd: STDOUT_FILENO, encoder: encoder, logger: logger)
         } else {
             // A bad key is refused here, before anything is attached to an interface.
             let key: KronosKey?
             do {
-                key = try KronosKey.resolve(
-                    explicitPath: hmacKeyFile, environment: ProcessInfo.processInfo.environment)
+                key = try Self.kronosKey(explicitPath: options.hmacKeyFile, environment: environment, logger: logger)
             } catch {
                 Stderr.write("dps: error: \(error)\n")
                 throw ExitCode.failure
@@ -103,19 +174,19 @@ struct RunCommand: AsyncParsableCommand {
                 logger.info("signing Kronos lines with HMAC-SHA256", metadata: ["key_file": "\(key.path)"])
             }
             sink = KronosSink(
-                configuration: KronosSinkConfiguration(socketPath: kronosSocket, queueFrames: queueFrames),
+                configuration: KronosSinkConfiguration(socketPath: options.kronosSocket, queueFrames: options.queueFrames),
                 signer: KronosSigner(encoder: encoder, key: key), logger: logger)
         }
         let table = FlowTable(
             configuration: FlowTableConfiguration(
-                idleTimeout: Int64(idleTimeout * 1e9), activeTimeout: Int64(activeTimeout * 1e9),
-                maxFlows: maxFlows),
+                idleTimeout: Int64(options.idleTimeout * 1e9), activeTimeout: Int64(options.activeTimeout * 1e9),
+                maxFlows: options.maxFlows),
             interfaceName: InterfaceNames.name(of:),
             emit: { sink.write($0) })
         let sensor: KernelSensor
         do {
             sensor = try KernelSensor(
-                interfaces: interfaces, egress: !noEgress, ringBytes: ringBytes, logger: logger
+                interfaces: options.interfaces, egress: options.egress, ringBytes: options.ringBytes, logger: logger
             ) { event, snapshot in
                 table.ingest(event, snapshot: snapshot)
             }
@@ -127,18 +198,59 @@ struct RunCommand: AsyncParsableCommand {
         logger.info(
             "capturing",
             metadata: [
-                "interfaces": "\(interfaces.joined(separator: ","))", "egress": "\(!noEgress)",
+                "interfaces": "\(options.interfaces.joined(separator: ","))", "egress": "\(options.egress)",
             ])
+        let notifier = SystemdNotifier(environment: environment)
+        if notifier.isEnabled {
+            logger.debug(
+                "notifying systemd",
+                metadata: [
+                    "socket": "\(notifier.socketPath ?? "")",
+                    "watchdog_seconds": "\(notifier.watchdogInterval.map { "\($0)" } ?? "none")",
+                ])
+        }
         let loop = CaptureLoop(
-            sensor: sensor, table: table, sink: sink, statsInterval: statsInterval,
-            drainTimeout: drainTimeout, logger: logger)
+            sensor: sensor, table: table, sink: sink, statsInterval: options.statsInterval,
+            drainTimeout: options.drainTimeout, logger: logger, notifier: notifier)
+        let reload = ReloadService(
+            configPath: config, commandLine: commandLineSettings, running: options, loop: loop,
+            notifier: notifier, logger: logger, signals: await UnixSignalsSequence(trapping: .sighup))
         let group = ServiceGroup(
             configuration: .init(
-                services: [CaptureService(loop: loop)],
+                services: [
+                    .init(service: CaptureService(loop: loop)),
+                    .init(service: reload, successTerminationBehavior: .ignore),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
     }
+
+    /// The Kronos key: `--hmac-key-file`, else the systemd credential `kronos-hmac-key`. The unit
+    /// sets that credential to a lone newline when /etc/dps/kronos.key does not exist
+    /// (`SetCredential=` is the fallback of `LoadCredential=`): an empty credential means unsigned
+    /// lines. An empty key *file* given explicitly is still refused.
+    static func kronosKey(
+        explicitPath: String?, environment: [String: String], logger: Logger
+    ) throws(KronosKeyError) -> KronosKey? {
+        if explicitPath == nil, let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty {
+            let path = (directory.hasSuffix("/") ? directory : directory + "/") + KronosKey.credentialName
+            var info = stat()
+            if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size <= 1,
+                let data = FileManager.default.contents(atPath: path), data.isEmpty || data == Data([0x0A])
+            {
+                logger.notice(
+                    "the kronos-hmac-key credential is empty: Kronos lines are unsigned",
+                    metadata: ["credential": "\(path)"])
+                return nil
+            }
+        }
+        return try KronosKey.resolve(explicitPath: explicitPath, environment: environment)
+    }
+}
+
+struct RunConfigurationError: Error, CustomStringConvertible {
+    var description: String
 }
 
 enum InterfaceNames {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -7,12 +8,16 @@ import Glibc
 
 /// One line per message on stderr: `level: message key=value ...`. Under systemd (JOURNAL_STREAM
 /// set) each line starts with a `<N>` syslog priority, which journald reads as the entry's level.
+/// The level is process-wide (`Logs.level`), so a SIGHUP reload can change it for every logger.
 struct StderrLogHandler: LogHandler {
-    var logLevel: Logger.Level
+    var logLevel: Logger.Level {
+        get { Logs.level }
+        set { Logs.level = newValue }
+    }
     var metadata: Logger.Metadata = [:]
     private let journal = getenv("JOURNAL_STREAM") != nil
 
-    init(level: Logger.Level) { logLevel = level }
+    init(level: Logger.Level) { Logs.level = level }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -43,6 +48,14 @@ struct StderrLogHandler: LogHandler {
 }
 
 enum Logs {
+    private static let levelIndex = Atomic<Int>(Logger.Level.allCases.firstIndex(of: .info)!)
+
+    /// The level below which messages are dropped, for every logger of the process.
+    static var level: Logger.Level {
+        get { Logger.Level.allCases[levelIndex.load(ordering: .relaxed)] }
+        set { levelIndex.store(Logger.Level.allCases.firstIndex(of: newValue)!, ordering: .relaxed) }
+    }
+
     /// Sets up logging once per process.
     static func bootstrap(level: Logger.Level) -> Logger {
         LoggingSystem.bootstrap { _ in StderrLogHandler(level: level) }
