@@ -51,6 +51,7 @@ final class CaptureLoop: @unchecked Sendable {
     }
 
     func run() {
+        if EarlySignals.arrived { requestStop() }
         var statsInterval = statsNanoseconds.load(ordering: .relaxed)
         var nextStats = sensor.now() + statsInterval
         var nextStatus = sensor.now() + min(statsInterval, Self.statusInterval)

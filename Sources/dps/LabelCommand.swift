@@ -262,6 +262,7 @@ struct LabelCommand: AsyncParsableCommand {
     private func labelLive(into sink: LabelingSink, logger: Logger) async throws -> Bool {
         let flows = table(for: sink, interfaceName: InterfaceNames.name(of:))
         let sensor: KernelSensor
+        EarlySignals.install()
         do {
             sensor = try KernelSensor(
                 interfaces: interfaces, egress: !noEgress, ringBytes: ringBytes, logger: logger

@@ -184,6 +184,7 @@ struct RunCommand: AsyncParsableCommand {
             interfaceName: InterfaceNames.name(of:),
             emit: { sink.write($0) })
         let sensor: KernelSensor
+        EarlySignals.install()
         do {
             sensor = try KernelSensor(
                 interfaces: options.interfaces, egress: options.egress, ringBytes: options.ringBytes, logger: logger
