@@ -161,22 +161,9 @@ final class CaptureLoop: @unchecked Sendable {
     }
 }
 
-/// Runs a `CaptureLoop` on its own thread inside a `ServiceGroup`; graceful shutdown stops it.
-struct CaptureService: Service {
-    let loop: CaptureLoop
-
-    func run() async throws {
-        await withGracefulShutdownHandler {
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                let thread = Thread {
-                    loop.run()
-                    done.resume()
-                }
-                thread.name = "dps-capture"
-                thread.start()
-            }
-        } onGracefulShutdown: {
-            loop.requestStop()
-        }
+extension CaptureLoop {
+    /// The loop as a service: its own thread inside a `ServiceGroup`; graceful shutdown stops it.
+    var service: ThreadService {
+        ThreadService(name: "dps-capture", body: { self.run() }, stop: { self.requestStop() })
     }
 }

@@ -282,7 +282,7 @@ struct LabelCommand: AsyncParsableCommand {
         let loop = CaptureLoop(sensor: sensor, table: flows, sink: sink, statsInterval: 60, drainTimeout: 0, logger: logger)
         var services = [
             ServiceGroupConfiguration.ServiceConfiguration(
-                service: CaptureService(loop: loop), successTerminationBehavior: .gracefullyShutdownGroup)
+                service: loop.service, successTerminationBehavior: .gracefullyShutdownGroup)
         ]
         if let duration {
             services.append(

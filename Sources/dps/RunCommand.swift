@@ -219,7 +219,7 @@ struct RunCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: CaptureService(loop: loop)),
+                    .init(service: loop.service),
                     .init(service: reload, successTerminationBehavior: .ignore),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
