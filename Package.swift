@@ -60,6 +60,15 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // The performance harness (Sources/dps-bench/run.sh builds release and runs it).
+        .executableTarget(
+            name: "dps-bench",
+            dependencies: [
+                "SensorCore", "SensorIO", "SensorKernel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Build tool: compiles bpf/*.bpf.c with the toolchain's clang and embeds the object.
         .executableTarget(name: "BPFEmbed", path: "Sources/BPFEmbed"),
         .plugin(

@@ -2,12 +2,43 @@
 /// (address, port) pairs. The interface is part of the key, so a packet seen on two interfaces of
 /// a router is two flows, one per interface, never one flow counted twice.
 struct FlowKey: Hashable {
-    var a: IPAddress
-    var b: IPAddress
+    // Stored flat (48 bytes, not the 56 two `IPAddress`es take with their padding): the key is
+    // held twice per flow, in the index and in the entry, a million times over.
+    private var aHigh: UInt64
+    private var aLow: UInt64
+    private var bHigh: UInt64
+    private var bLow: UInt64
+    var interface: UInt32
     var aPort: UInt16
     var bPort: UInt16
     var transport: UInt8
-    var interface: UInt32
+    private var aIsIPv6: Bool
+    private var bIsIPv6: Bool
+
+    init(a: IPAddress, b: IPAddress, aPort: UInt16, bPort: UInt16, transport: UInt8, interface: UInt32) {
+        aHigh = a.high
+        aLow = a.low
+        bHigh = b.high
+        bLow = b.low
+        self.interface = interface
+        self.aPort = aPort
+        self.bPort = bPort
+        self.transport = transport
+        aIsIPv6 = a.isIPv6
+        bIsIPv6 = b.isIPv6
+    }
+
+    var a: IPAddress { IPAddress(high: aHigh, low: aLow, isIPv6: aIsIPv6) }
+    var b: IPAddress { IPAddress(high: bHigh, low: bLow, isIPv6: bIsIPv6) }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(aHigh)
+        hasher.combine(aLow)
+        hasher.combine(bHigh)
+        hasher.combine(bLow)
+        hasher.combine(UInt64(interface) << 32 | UInt64(aPort) << 16 | UInt64(bPort))
+        hasher.combine(UInt16(transport) << 2 | (aIsIPv6 ? 2 : 0) | (bIsIPv6 ? 1 : 0))
+    }
 
     /// The key of `event`'s flow, and which endpoint sent it: 0 for `a`, 1 for `b`.
     static func canonical(_ event: PacketEvent) -> (FlowKey, side: UInt8) {

@@ -11,10 +11,11 @@ public struct FrameEncoder: Sendable {
 
     /// Appends the JSON object (no newline) to `out`.
     public func encode(_ frame: FlowFrame, into out: inout [UInt8]) {
+        out.reserveCapacity(out.count + 512)
         out.append(contentsOf: #"{"src_ip":""#.utf8)
-        out.append(contentsOf: frame.source.description.utf8)
+        frame.source.appendText(to: &out)
         out.append(contentsOf: #"","dst_ip":""#.utf8)
-        out.append(contentsOf: frame.destination.description.utf8)
+        frame.destination.appendText(to: &out)
         out.append(contentsOf: #"","src_port":"#.utf8)
         appendInteger(UInt64(frame.sourcePort), to: &out)
         out.append(contentsOf: #","dst_port":"#.utf8)
@@ -45,7 +46,7 @@ public struct FrameEncoder: Sendable {
             out.append(contentsOf: #","last_seen":"#.utf8)
             appendMicroseconds(frame.lastSeen, to: &out)
             out.append(contentsOf: #","tcp_flags":""#.utf8)
-            out.append(contentsOf: frame.tcpFlags.letters.utf8)
+            appendFlagLetters(frame.tcpFlags, to: &out)
             out.append(contentsOf: #"","end_reason":""#.utf8)
             out.append(contentsOf: frame.endReason.rawValue.utf8)
             out.append(contentsOf: #"","interface":"#.utf8)
@@ -65,8 +66,23 @@ public struct FrameEncoder: Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Decimal digits, no allocation (the hot path encodes a dozen integers per frame).
     private func appendInteger(_ value: UInt64, to out: inout [UInt8]) {
-        out.append(contentsOf: String(value).utf8)  // a small string: no allocation
+        if value < 10 {
+            out.append(UInt8(ascii: "0") &+ UInt8(value))
+            return
+        }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: UInt64.max has 20 digits
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var v = value
+            var i = buffer.count
+            while v > 0 {
+                i -= 1
+                buffer[i] = UInt8(ascii: "0") &+ UInt8(v % 10)
+                v /= 10
+            }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i...]))
+        }
     }
 
     /// Epoch microseconds as seconds with six decimals: `1764072000.004211`.
@@ -76,12 +92,26 @@ public struct FrameEncoder: Sendable {
         appendInteger(magnitude / 1_000_000, to: &out)
         out.append(UInt8(ascii: "."))
         var fraction = magnitude % 1_000_000
-        var digits = [UInt8](repeating: UInt8(ascii: "0"), count: 6)
-        for i in (0..<6).reversed() {
-            digits[i] = UInt8(ascii: "0") + UInt8(fraction % 10)
-            fraction /= 10
+        var digits: UInt64 = 0  // six ASCII digits in the low bytes, first digit first
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            for i in (0..<6).reversed() {
+                buffer[i] = UInt8(ascii: "0") &+ UInt8(fraction % 10)
+                fraction /= 10
+            }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<6]))
         }
-        out.append(contentsOf: digits)
+    }
+
+    /// `TCPFlags.letters` without building a string: the letters in the order `SAFPRUEC`.
+    private func appendFlagLetters(_ flags: TCPFlags, to out: inout [UInt8]) {
+        if flags.contains(.syn) { out.append(UInt8(ascii: "S")) }
+        if flags.contains(.ack) { out.append(UInt8(ascii: "A")) }
+        if flags.contains(.fin) { out.append(UInt8(ascii: "F")) }
+        if flags.contains(.psh) { out.append(UInt8(ascii: "P")) }
+        if flags.contains(.rst) { out.append(UInt8(ascii: "R")) }
+        if flags.contains(.urg) { out.append(UInt8(ascii: "U")) }
+        if flags.contains(.ece) { out.append(UInt8(ascii: "E")) }
+        if flags.contains(.cwr) { out.append(UInt8(ascii: "C")) }
     }
 
     private func appendString(_ text: String, to out: inout [UInt8]) {
@@ -111,22 +141,33 @@ public enum Base64 {
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     public static func encode(_ bytes: [UInt8], into out: inout [UInt8]) {
-        var i = 0
-        while i + 3 <= bytes.count {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            out.append(alphabet[Int(n >> 6 & 63)])
-            out.append(alphabet[Int(n & 63)])
-            i += 3
-        }
-        let rest = bytes.count - i
-        if rest > 0 {
-            let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            out.append(rest == 2 ? alphabet[Int(n >> 6 & 63)] : UInt8(ascii: "="))
-            out.append(UInt8(ascii: "="))
+        let length = (bytes.count + 2) / 3 * 4
+        guard length > 0 else { return }
+        let start = out.count
+        out.append(contentsOf: repeatElement(UInt8(ascii: "="), count: length))  // padding stays
+        alphabet.withUnsafeBufferPointer { alphabet in
+            bytes.withUnsafeBufferPointer { bytes in
+                out.withUnsafeMutableBufferPointer { out in
+                    var i = 0
+                    var o = start
+                    while i + 3 <= bytes.count {
+                        let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+                        out[o] = alphabet[Int(n >> 18 & 63)]
+                        out[o + 1] = alphabet[Int(n >> 12 & 63)]
+                        out[o + 2] = alphabet[Int(n >> 6 & 63)]
+                        out[o + 3] = alphabet[Int(n & 63)]
+                        i += 3
+                        o += 4
+                    }
+                    let rest = bytes.count - i
+                    if rest > 0 {
+                        let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
+                        out[o] = alphabet[Int(n >> 18 & 63)]
+                        out[o + 1] = alphabet[Int(n >> 12 & 63)]
+                        if rest == 2 { out[o + 2] = alphabet[Int(n >> 6 & 63)] }
+                    }
+                }
+            }
         }
     }
 

@@ -61,6 +61,32 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// Appends `description`'s text to `out` without building a String: IPv4 digit by digit,
+    /// IPv6 through `inet_ntop` into a stack buffer (RFC 5952 either way).
+    public func appendText(to out: inout [UInt8]) {
+        if !isIPv6 {
+            withUnsafeBytes(of: high) { bytes in
+                for i in 0..<4 {
+                    if i > 0 { out.append(UInt8(ascii: ".")) }
+                    let b = bytes[i]
+                    if b >= 100 { out.append(UInt8(ascii: "0") &+ b / 100) }
+                    if b >= 10 { out.append(UInt8(ascii: "0") &+ b / 10 % 10) }
+                    out.append(UInt8(ascii: "0") &+ b % 10)
+                }
+            }
+            return
+        }
+        var raw = (high, low)
+        var text: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)  // 48 >= 46
+        withUnsafeBytes(of: &raw) { bytes in
+            withUnsafeMutableBytes(of: &text) { buffer in
+                let chars = buffer.baseAddress!.assumingMemoryBound(to: CChar.self)
+                guard inet_ntop(AF_INET6, bytes.baseAddress, chars, socklen_t(buffer.count)) != nil else { return }
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<strlen(chars)]))
+            }
+        }
+    }
+
     public static func < (lhs: IPAddress, rhs: IPAddress) -> Bool {
         let l = (lhs.isIPv6 ? 1 : 0, lhs.high.bigEndian, lhs.low.bigEndian)
         let r = (rhs.isIPv6 ? 1 : 0, rhs.high.bigEndian, rhs.low.bigEndian)

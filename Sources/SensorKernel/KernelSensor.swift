@@ -139,13 +139,19 @@ public final class KernelSensor {
         object = nil
     }
 
-    /// Delivers waiting records to `onPacket`, waiting up to `timeoutMilliseconds` for the first.
+    /// Delivers waiting records to `onPacket`, waiting up to `timeoutMilliseconds` for a wakeup.
     /// Returns how many were delivered.
+    ///
+    /// The BPF program wakes the consumer only when the ring passes a fill level (batched
+    /// wakeups, see bpf/dps.bpf.c), so below that level records wait for the timeout: after
+    /// the wait, whatever is in the ring is read, wakeup or not. No record waits longer than
+    /// `timeoutMilliseconds`.
     @discardableResult
     public func poll(timeoutMilliseconds: Int32) -> Int {
         guard let ring else { return 0 }
         let n = ring_buffer__poll(ring, timeoutMilliseconds)
-        return n < 0 ? 0 : Int(n)
+        let rest = ring_buffer__consume(ring)
+        return (n < 0 ? 0 : Int(n)) + (rest < 0 ? 0 : Int(rest))
     }
 
     /// Delivers every record already in the ring buffer without waiting.

@@ -1,0 +1,67 @@
+import CSensorABI
+import SensorCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Kept apart from the files that import CLibbpf: these bodies may be inlined into other modules
+// (cross-module optimization), and there they must not drag libbpf's headers in (its
+// linux/bpf.h and libpcap's pcap/bpf.h both define `struct bpf_insn`).
+
+/// Decodes ring-buffer records (`struct dps_packet_record`) into packet events.
+public enum RecordDecoder {
+    /// Decodes one record; the snapshot points into `raw`.
+    public static func decode(_ raw: UnsafeRawBufferPointer, clock: MonotonicToWall) -> (PacketEvent, UnsafeRawBufferPointer) {
+        let record = raw.baseAddress!.assumingMemoryBound(to: dps_packet_record.self)
+        let isIPv6 = record.pointee.ip_version == 6
+        let addressBytes = isIPv6 ? 16 : 4
+        let source = IPAddress(bytes: UnsafeRawBufferPointer(start: raw.baseAddress! + Layout.source, count: addressBytes))
+        let destination = IPAddress(
+            bytes: UnsafeRawBufferPointer(start: raw.baseAddress! + Layout.destination, count: addressBytes))
+        let snapLength = min(Int(record.pointee.snap_len), Int(DPS_SNAPSHOT_MAX))
+        let event = PacketEvent(
+            timestamp: clock.wall(monotonic: record.pointee.timestamp_ns),
+            interface: record.pointee.ifindex,
+            source: source,
+            destination: destination,
+            sourcePort: record.pointee.src_port,
+            destinationPort: record.pointee.dst_port,
+            transport: record.pointee.l4_proto,
+            tcpFlags: TCPFlags(rawValue: record.pointee.tcp_flags),
+            payloadLength: record.pointee.payload_len)
+        return (event, UnsafeRawBufferPointer(start: raw.baseAddress! + Layout.payload, count: snapLength))
+    }
+
+    enum Layout {
+        static let source = MemoryLayout<dps_packet_record>.offset(of: \.src_addr)!
+        static let destination = MemoryLayout<dps_packet_record>.offset(of: \.dst_addr)!
+        static let payload = MemoryLayout<dps_packet_record>.offset(of: \.payload)!
+    }
+}
+
+extension RecordReader {
+    static func decode(_ raw: UnsafeRawBufferPointer, clock: MonotonicToWall) -> (PacketEvent, UnsafeRawBufferPointer) {
+        RecordDecoder.decode(raw, clock: clock)
+    }
+}
+
+/// Maps CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) to wall-clock nanoseconds, with the offset
+/// taken once at start so that event times never jump with NTP steps.
+public struct MonotonicToWall: Sendable {
+    public let offset: Int64
+
+    public init() {
+        offset = MonotonicToWall.read(CLOCK_REALTIME) - MonotonicToWall.read(CLOCK_MONOTONIC)
+    }
+
+    public func wall(monotonic: UInt64) -> Int64 { Int64(bitPattern: monotonic) &+ offset }
+
+    public func now() -> Int64 { MonotonicToWall.read(CLOCK_MONOTONIC) &+ offset }
+
+    static func read(_ clock: clockid_t) -> Int64 {
+        var ts = timespec()
+        clock_gettime(clock, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}
