@@ -193,8 +193,10 @@ public final class FlowTable {
     private func insert(_ key: FlowKey, event: PacketEvent, side: UInt8, at now: Int64) -> Int32 {
         if index.count >= configuration.maxFlows, !byActivity.isEmpty {
             let victim = byActivity.head
-            if entries[Int(victim)].state != .closed, entries[Int(victim)].hasPackets {
-                emitFrame(victim, reason: .evicted)
+            switch entries[Int(victim)].state {
+            case .open where entries[Int(victim)].hasPackets: emitFrame(victim, reason: .evicted)
+            case .closing: emitFrame(victim, reason: entries[Int(victim)].closeReason)  // it did close
+            default: break
             }
             release(victim)
         }

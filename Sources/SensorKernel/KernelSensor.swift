@@ -29,6 +29,7 @@ public final class KernelSensor {
     private var createdClsact: [Int32] = []
     private var objectBytes: [UInt8]
     private let reader: RecordReader
+    private var loggedRingError = false
 
     /// Resolves the interfaces, checks the kernel, loads the programs and attaches them. Throws
     /// with nothing left attached when any step fails.
@@ -139,27 +140,49 @@ public final class KernelSensor {
         object = nil
     }
 
-    /// Delivers waiting records to `onPacket`, waiting up to `timeoutMilliseconds` for a wakeup.
+    /// Delivers waiting records to `onPacket`, waiting up to `timeoutMilliseconds` for a wakeup,
+    /// and at most `batchLimit` of them, so the caller gets control back under any load.
     /// Returns how many were delivered.
     ///
     /// The BPF program wakes the consumer only when the ring passes a fill level (batched
     /// wakeups, see bpf/dps.bpf.c), so below that level records wait for the timeout: after
     /// the wait, whatever is in the ring is read, wakeup or not. No record waits longer than
-    /// `timeoutMilliseconds`.
+    /// `timeoutMilliseconds`. After a batch that hit its limit the next one does not wait.
     @discardableResult
     public func poll(timeoutMilliseconds: Int32) -> Int {
         guard let ring else { return 0 }
-        let n = ring_buffer__poll(ring, timeoutMilliseconds)
-        let rest = ring_buffer__consume(ring)
-        return (n < 0 ? 0 : Int(n)) + (rest < 0 ? 0 : Int(rest))
+        let wait = reader.exhausted ? 0 : timeoutMilliseconds
+        reader.startBatch(budget: Self.batchLimit)
+        check(ring_buffer__poll(ring, wait), "ring_buffer__poll")
+        if !reader.exhausted { check(ring_buffer__consume(ring), "ring_buffer__consume") }
+        return reader.delivered
     }
 
-    /// Delivers every record already in the ring buffer without waiting.
+    /// Delivers every record already in the ring buffer without waiting (at shutdown, after the
+    /// hooks are gone, so the ring only empties).
     @discardableResult
     public func drain() -> Int {
         guard let ring else { return 0 }
-        let n = ring_buffer__consume(ring)
-        return n < 0 ? 0 : Int(n)
+        var total = 0
+        repeat {
+            reader.startBatch(budget: Self.batchLimit)
+            check(ring_buffer__consume(ring), "ring_buffer__consume")
+            total += reader.delivered
+        } while reader.exhausted
+        return total
+    }
+
+    /// Records per batch: about a millisecond of work.
+    public static let batchLimit = 4096
+
+    /// libbpf's return: a count, our budget signal, or -errno (logged once; EINTR is normal).
+    private func check(_ result: Int32, _ operation: String) {
+        guard result < 0, result != RecordReader.budgetExhausted, result != -EINTR else { return }
+        if !loggedRingError {
+            loggedRingError = true
+            logger.error("\(operation) failed", metadata: ["errno": "\(-result)"])
+        }
+        usleep(100_000)  // a persistent error must not spin a core
     }
 
     /// The BPF program's counters, summed over CPUs.

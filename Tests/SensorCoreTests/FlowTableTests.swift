@@ -229,6 +229,15 @@ struct FlowTableTests {
         #expect(table.stats.frames(.shutdown) == 3)
     }
 
+    @Test("a closed connection pushed out of a full table keeps its close reason")
+    func evictClosing() {
+        let (table, out) = makeTable(FlowTableConfiguration(maxFlows: 1))
+        tcpExchange(table)  // closing, waiting for its linger
+        table.ingest(Script.event(at: 0.01, sport: 9, transport: IPProtocolNumber.udp, length: 1))
+        #expect(out.frames.map(\.endReason) == [.fin])
+        #expect(out.frames.first?.bytesIn == 18)
+    }
+
     @Test("flows on different interfaces are distinct")
     func interfaceInKey() {
         let (table, out) = makeTable()
