@@ -27,6 +27,7 @@ public final class KernelSensor {
     private var countersFD: Int32 = -1
     private var attached: [(ifindex: Int32, egress: Bool)] = []
     private var createdClsact: [Int32] = []
+    private var locks: [InterfaceLock] = []
     private var objectBytes: [UInt8]
     private let reader: RecordReader
     private var loggedRingError = false
@@ -64,6 +65,9 @@ public final class KernelSensor {
         }
 
         do {
+            for interface in resolved {
+                locks.append(try InterfaceLock(interface: interface.name, index: interface.index))
+            }
             try load(ringBytes: ringBytes)
             for interface in resolved {
                 try attach(Int32(interface.index), name: interface.name, egress: egress)
@@ -105,7 +109,7 @@ public final class KernelSensor {
             let stale = CLibbpf_tc_query(ifindex, isEgress ? 1 : 0, Self.tcHandle, Self.tcPriority)
             if stale > 0 {
                 logger.notice(
-                    "replacing a dps hook left by an earlier run",
+                    "replacing a dps hook left by an earlier (killed) run",
                     metadata: ["iface": "\(name)", "hook": "\(isEgress ? "egress" : "ingress")"])
             }
             let err = CLibbpf_tc_attach(
@@ -134,6 +138,8 @@ public final class KernelSensor {
     /// Detaches and frees everything. Idempotent.
     public func close() {
         detachHooks()
+        for lock in locks { lock.release() }
+        locks.removeAll()
         if let ring { ring_buffer__free(ring) }
         ring = nil
         if let object { bpf_object__close(object) }

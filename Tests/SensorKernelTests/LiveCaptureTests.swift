@@ -175,6 +175,21 @@ struct LiveCaptureTests {
         #expect(try pair.sensorFilters().isEmpty)
     }
 
+    @Test("a second dps on the same interface is refused; the first keeps its hooks")
+    func secondInstance() throws {
+        let pair = try Pair()
+        defer { pair.remove() }
+        let first = try pair.startSensor()
+        let second = try pair.run(
+            in: pair.sensor, [TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--stdout"])
+        #expect(second.status != 0)
+        #expect(second.err.contains("another dps is already capturing on dps0"), "stderr: \(second.err)")
+        #expect(try pair.sensorFilters().contains("tc_ingress"), "the first one's hook stays")
+        first.signal(SIGTERM)
+        #expect(first.wait() == 0)
+        #expect(try pair.sensorFilters().isEmpty)
+    }
+
     @Test("an unknown interface: one-line error, non-zero exit, nothing attached")
     func unknownInterface() throws {
         let pair = try Pair()
