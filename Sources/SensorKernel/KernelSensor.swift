@@ -192,23 +192,7 @@ public final class KernelSensor {
     }
 
     /// The BPF program's counters, summed over CPUs.
-    public func counters() -> KernelCounters {
-        var result = KernelCounters()
-        guard countersFD >= 0 else { return result }
-        let cpus = Int(libbpf_num_possible_cpus())
-        guard cpus > 0 else { return result }
-        var values = [UInt64](repeating: 0, count: cpus)
-        func read(_ index: Int32) -> UInt64 {
-            var key = UInt32(index)
-            guard bpf_map_lookup_elem(countersFD, &key, &values) == 0 else { return 0 }
-            return values.reduce(0, &+)
-        }
-        result.ringBufferFull = read(DPS_CTR_RINGBUF_FULL)
-        result.packets = read(DPS_CTR_PACKETS)
-        result.notIP = read(DPS_CTR_NOT_IP)
-        result.malformed = read(DPS_CTR_MALFORMED)
-        return result
-    }
+    public func counters() -> KernelCounters { KernelCounters(mapFD: countersFD) }
 
     /// Wall-clock now, in the same nanoseconds as the events' timestamps.
     public func now() -> Int64 { reader.clock.now() }
@@ -243,5 +227,23 @@ public struct KernelCounters: Sendable, Equatable {
     public var notIP: UInt64 = 0
     /// IP packets whose header was cut short or invalid: no record.
     public var malformed: UInt64 = 0
+
+    public init() {}
+
+    /// Reads the per-CPU array `counters` (map fd), summed over CPUs; zeros if it cannot be read.
+    init(mapFD: Int32) {
+        let cpus = Int(libbpf_num_possible_cpus())
+        guard mapFD >= 0, cpus > 0 else { return }
+        var values = [UInt64](repeating: 0, count: cpus)
+        func read(_ index: Int32) -> UInt64 {
+            var key = UInt32(index)
+            guard bpf_map_lookup_elem(mapFD, &key, &values) == 0 else { return 0 }
+            return values.reduce(0, &+)
+        }
+        ringBufferFull = read(DPS_CTR_RINGBUF_FULL)
+        packets = read(DPS_CTR_PACKETS)
+        notIP = read(DPS_CTR_NOT_IP)
+        malformed = read(DPS_CTR_MALFORMED)
+    }
 }
 

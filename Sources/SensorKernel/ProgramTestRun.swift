@@ -105,22 +105,7 @@ public final class ProgramTestRun {
     }
 
     /// The program's counters, summed over CPUs, since load.
-    public func counters() -> KernelCounters {
-        var result = KernelCounters()
-        let cpus = Int(libbpf_num_possible_cpus())
-        guard cpus > 0 else { return result }
-        var values = [UInt64](repeating: 0, count: cpus)
-        func read(_ index: Int32) -> UInt64 {
-            var key = UInt32(index)
-            guard bpf_map_lookup_elem(countersFD, &key, &values) == 0 else { return 0 }
-            return values.reduce(0, &+)
-        }
-        result.ringBufferFull = read(DPS_CTR_RINGBUF_FULL)
-        result.packets = read(DPS_CTR_PACKETS)
-        result.notIP = read(DPS_CTR_NOT_IP)
-        result.malformed = read(DPS_CTR_MALFORMED)
-        return result
-    }
+    public func counters() -> KernelCounters { KernelCounters(mapFD: countersFD) }
 
     /// Copies the records a consume delivers.
     private final class Collector {
