@@ -77,10 +77,11 @@ struct FlowEntry {
     var flowID: UInt64 = 0
     var packets: (UInt64, UInt64) = (0, 0)
     var bytes: (UInt64, UInt64) = (0, 0)
-    /// First and last packet of the current period.
+    /// First packet of the current period.
     var first: Int64 = 0
-    var last: Int64 = 0
     var periodStart: Int64 = 0
+    /// The newest packet (of the current period whenever it has packets; a tombstone's trailing
+    /// packets move it too, but a tombstone emits no frame).
     var lastActivity: Int64 = 0
     var closeAt: Int64 = 0
     /// The first non-empty payload snapshot each side sent (first period only).
@@ -103,7 +104,6 @@ struct FlowEntry {
 
     mutating func count(side: UInt8, bytes length: UInt64, at now: Int64) {
         if !hasPackets { first = now }
-        last = now
         lastActivity = now
         if side == 0 {
             packets.0 &+= 1
@@ -148,12 +148,12 @@ struct FlowEntry {
             transport: FlowProtocol(number: key.transport),
             bytesIn: fromA ? bytes.0 : bytes.1,
             bytesOut: fromA ? bytes.1 : bytes.0,
-            duration: Double((last - first) / 1000) / 1_000_000,
+            duration: Double((lastActivity - first) / 1000) / 1_000_000,
             payload: payload,
             packetsIn: fromA ? packets.0 : packets.1,
             packetsOut: fromA ? packets.1 : packets.0,
             firstSeen: first / 1000,
-            lastSeen: last / 1000,
+            lastSeen: lastActivity / 1000,
             tcpFlags: flags,
             endReason: reason,
             interface: interface,

@@ -219,7 +219,7 @@ struct RunCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: loop.service),
+                    .init(service: loop.service, successTerminationBehavior: .gracefullyShutdownGroup),
                     .init(service: reload, successTerminationBehavior: .ignore),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
