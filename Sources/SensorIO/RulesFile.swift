@@ -93,25 +93,17 @@ public enum RulesFile {
     // MARK: - Reading
 
     private static func readText(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw IOError("cannot open rules file \(path)", errno: errno) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 14)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw IOError("cannot read rules file \(path)", errno: errno)
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-            if bytes.count > 1 << 24 { throw RulesFileError("\(path): larger than 16 MiB, not a rules file") }
+        do {
+            return try TextFile.read(path, limit: 1 << 24)
+        } catch .open(let code) {
+            throw IOError("cannot open rules file \(path)", errno: code)
+        } catch .read(let code) {
+            throw IOError("cannot read rules file \(path)", errno: code)
+        } catch .tooLarge {
+            throw RulesFileError("\(path): larger than 16 MiB, not a rules file")
+        } catch {
+            throw RulesFileError("\(path): \(error.reason)")
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw RulesFileError("\(path): not UTF-8 text")
-        }
-        return text
     }
 
     /// A YAML node as the JSON value it spells.

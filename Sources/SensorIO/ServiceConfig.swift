@@ -395,30 +395,12 @@ public enum ServiceConfig {
     // MARK: - Reading
 
     private static func readText(_ path: String) throws(ServiceConfigError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            throw ServiceConfigError(file: path, message: "cannot open: \(String(cString: strerror(code)))")
+        do {
+            return try TextFile.read(path, limit: 1 << 20)
+        } catch .tooLarge {
+            throw ServiceConfigError(file: path, message: "larger than 1 MiB, not a dps config file")
+        } catch {
+            throw ServiceConfigError(file: path, message: error.reason)
         }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 14)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                throw ServiceConfigError(file: path, message: "cannot read: \(String(cString: strerror(code)))")
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-            if bytes.count > 1 << 20 {
-                throw ServiceConfigError(file: path, message: "larger than 1 MiB, not a dps config file")
-            }
-        }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw ServiceConfigError(file: path, message: "not UTF-8 text")
-        }
-        return text
     }
 }
