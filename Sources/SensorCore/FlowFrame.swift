@@ -78,4 +78,16 @@ public enum FlowProtocol: String, Sendable, CaseIterable {
 /// Why a frame was emitted.
 public enum EndReason: String, Sendable, CaseIterable {
     case fin, rst, idle, active, evicted, shutdown
+
+    /// The position in `allCases`, without searching it.
+    public var index: Int {
+        switch self {
+        case .fin: 0
+        case .rst: 1
+        case .idle: 2
+        case .active: 3
+        case .evicted: 4
+        case .shutdown: 5
+        }
+    }
 }

@@ -32,7 +32,7 @@ public struct FlowTableStats: Sendable, Equatable {
     public init() {}
 
     public func frames(_ reason: EndReason) -> UInt64 {
-        framesByReason[EndReason.allCases.firstIndex(of: reason)!]
+        framesByReason[reason.index]
     }
 }
 
@@ -304,7 +304,7 @@ public final class FlowTable {
         }
         let frame = entry.frame(reason: reason, interface: name)
         stats.frames &+= 1
-        stats.framesByReason[EndReason.allCases.firstIndex(of: reason)!] &+= 1
+        stats.framesByReason[reason.index] &+= 1
         entries[Int(slot)].sequence &+= 1
         emit(frame)
     }

@@ -37,7 +37,7 @@ final class CaptureLoop: @unchecked Sendable {
         self.sensor = sensor
         self.table = table
         self.sink = sink
-        self.statsNanoseconds = Atomic(Int64(statsInterval * 1e9))
+        self.statsNanoseconds = Atomic(Seconds.nanoseconds(statsInterval))
         self.drainTimeout = drainTimeout
         self.logger = logger
         self.notifier = notifier
@@ -47,7 +47,7 @@ final class CaptureLoop: @unchecked Sendable {
 
     /// Takes effect at the next loop turn (the next stats line is due one new interval from then).
     func setStatsInterval(_ seconds: Double) {
-        statsNanoseconds.store(Int64(seconds * 1e9), ordering: .relaxed)
+        statsNanoseconds.store(Seconds.nanoseconds(seconds), ordering: .relaxed)
     }
 
     func run() {
@@ -57,7 +57,7 @@ final class CaptureLoop: @unchecked Sendable {
         var nextStatus = sensor.now() + min(statsInterval, Self.statusInterval)
         // Hooks are attached (KernelSensor's init) and the sink runs: tell systemd we are up, from
         // the thread that does the work, which also feeds the watchdog.
-        let watchdogHalf = notifier?.watchdogInterval.map { Int64($0 * 1e9 / 2) }
+        let watchdogHalf = notifier?.watchdogInterval.map { Seconds.nanoseconds($0) / 2 }
         var nextWatchdog = sensor.now() + (watchdogHalf ?? 0)
         var notifyFailureLogged = false
         func notified(_ error: Int32) {

@@ -301,7 +301,7 @@ struct StopAfter: Service {
     let seconds: Double
 
     func run() async throws {
-        let nanoseconds = UInt64(seconds * 1e9)
+        let nanoseconds = UInt64(Seconds.nanoseconds(seconds))
         try? await cancelWhenGracefulShutdown {
             try await Task.sleep(nanoseconds: nanoseconds)
         }

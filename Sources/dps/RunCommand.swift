@@ -179,7 +179,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         let table = FlowTable(
             configuration: FlowTableConfiguration(
-                idleTimeout: Int64(options.idleTimeout * 1e9), activeTimeout: Int64(options.activeTimeout * 1e9),
+                idleTimeout: Seconds.nanoseconds(options.idleTimeout), activeTimeout: Seconds.nanoseconds(options.activeTimeout),
                 maxFlows: options.maxFlows),
             interfaceName: InterfaceNames.name(of:),
             emit: { sink.write($0) })

@@ -87,3 +87,11 @@ struct FrameEncoderTests {
         #expect(TCPFlags([.fin, .syn]).letters == "SF")
     }
 }
+
+@Suite("End reasons")
+struct EndReasonTests {
+    @Test("index is the position in allCases")
+    func index() {
+        #expect(EndReason.allCases.map(\.index) == Array(EndReason.allCases.indices))
+    }
+}
