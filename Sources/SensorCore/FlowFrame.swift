@@ -76,7 +76,7 @@ public enum FlowProtocol: String, Sendable, CaseIterable {
 }
 
 /// Why a frame was emitted.
-public enum EndReason: String, Sendable, CaseIterable {
+public enum EndReason: String, Sendable, CaseIterable, BitwiseCopyable {
     case fin, rst, idle, active, evicted, shutdown
 
     /// The position in `allCases`, without searching it.

@@ -1,9 +1,9 @@
 /// Both directions of a conversation map to one key: endpoint `a` is the lower of the two
 /// (address, port) pairs. The interface is part of the key, so a packet seen on two interfaces of
 /// a router is two flows, one per interface, never one flow counted twice.
-struct FlowKey: Hashable {
+struct FlowKey: Equatable, BitwiseCopyable {
     // Stored flat (48 bytes, not the 56 two `IPAddress`es take with their padding): the key is
-    // held twice per flow, in the index and in the entry, a million times over.
+    // held in every entry, a million times over.
     private var aHigh: UInt64
     private var aLow: UInt64
     private var bHigh: UInt64
@@ -31,13 +31,12 @@ struct FlowKey: Hashable {
     var a: IPAddress { IPAddress(high: aHigh, low: aLow, isIPv6: aIsIPv6) }
     var b: IPAddress { IPAddress(high: bHigh, low: bLow, isIPv6: bIsIPv6) }
 
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(aHigh)
-        hasher.combine(aLow)
-        hasher.combine(bHigh)
-        hasher.combine(bLow)
-        hasher.combine(UInt64(interface) << 32 | UInt64(aPort) << 16 | UInt64(bPort))
-        hasher.combine(UInt16(transport) << 2 | (aIsIPv6 ? 2 : 0) | (bIsIPv6 ? 1 : 0))
+    /// The key as six words, for hashing.
+    var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) {
+        (
+            aHigh, aLow, bHigh, bLow, UInt64(interface) << 32 | UInt64(aPort) << 16 | UInt64(bPort),
+            UInt64(transport) << 2 | (aIsIPv6 ? 2 : 0) | (bIsIPv6 ? 1 : 0)
+        )
     }
 
     /// The key of `event`'s flow, and which endpoint sent it: 0 for `a`, 1 for `b`.
@@ -63,7 +62,7 @@ struct FlowKey: Hashable {
 
 /// One slot of the flow table: counters by endpoint side (0 = key.a, 1 = key.b) for the current
 /// period, and what it takes to emit a frame.
-struct FlowEntry {
+struct FlowEntry: BitwiseCopyable {
     enum State: UInt8 { case open, closing, closed }
 
     var key: FlowKey
@@ -84,8 +83,9 @@ struct FlowEntry {
     /// packets move it too, but a tombstone emits no frame).
     var lastActivity: Int64 = 0
     var closeAt: Int64 = 0
-    /// The first non-empty payload snapshot each side sent (first period only).
-    var payloads: ([UInt8]?, [UInt8]?) = (nil, nil)
+    /// The first non-empty payload snapshot each side sent, as handles in the table's
+    /// `PayloadPool` (0: none). Kept until the flow's first frame is out.
+    var payloads: (Int32, Int32) = (0, 0)
 
     init(key: FlowKey) { self.key = key }
 
@@ -114,10 +114,18 @@ struct FlowEntry {
         }
     }
 
-    func hasPayload(side: UInt8) -> Bool { side == 0 ? payloads.0 != nil : payloads.1 != nil }
+    func hasPayload(side: UInt8) -> Bool { side == 0 ? payloads.0 != 0 : payloads.1 != 0 }
 
-    mutating func keepPayload(side: UInt8, _ bytes: [UInt8]) {
-        if side == 0 { payloads.0 = bytes } else { payloads.1 = bytes }
+    mutating func keepPayload(side: UInt8, _ handle: Int32) {
+        if side == 0 { payloads.0 = handle } else { payloads.1 = handle }
+    }
+
+    /// The snapshot the next frame carries: the initiator's, else the responder's; none after
+    /// the first frame.
+    var framePayload: Int32 {
+        guard sequence == 0 else { return 0 }
+        let (mine, theirs) = initiator == 0 ? payloads : (payloads.1, payloads.0)
+        return mine != 0 ? mine : theirs
     }
 
     /// Ends the period: counters restart, orientation and identity stay.
@@ -125,21 +133,17 @@ struct FlowEntry {
         packets = (0, 0)
         bytes = (0, 0)
         flags = []
-        payloads = (nil, nil)
         periodStart = now
     }
 
     mutating func becomeTombstone() {
         state = .closed
-        payloads = (nil, nil)
         packets = (0, 0)
         bytes = (0, 0)
     }
 
-    func frame(reason: EndReason, interface: String) -> FlowFrame {
+    func frame(reason: EndReason, interface: String, payload: [UInt8]?) -> FlowFrame {
         let fromA = initiator == 0
-        let payload: [UInt8]? =
-            sequence == 0 ? (fromA ? (payloads.0 ?? payloads.1) : (payloads.1 ?? payloads.0)) : nil
         return FlowFrame(
             source: fromA ? key.a : key.b,
             destination: fromA ? key.b : key.a,

@@ -50,30 +50,36 @@ public struct FlowTableStats: Sendable, Equatable {
 /// Not thread-safe: one thread owns a table.
 public final class FlowTable {
     public let configuration: FlowTableConfiguration
-    public private(set) var stats = FlowTableStats()
+    // Unchecked exclusivity, as for the storage below.
+    @exclusivity(unchecked) public private(set) var stats = FlowTableStats()
     /// The newest time seen, in nanoseconds since the epoch.
-    public private(set) var clock: Int64 = 0
+    @exclusivity(unchecked) public private(set) var clock: Int64 = 0
     /// Flows held, closed connections still absorbing trailing packets included.
     public var count: Int { index.count }
 
     private let emit: (FlowFrame) -> Void
     private let interfaceName: (UInt32) -> String
     private var interfaceNames: [UInt32: String] = [:]
+    private var lastInterface: (index: UInt32, name: String) = (.max, "")
 
     // The hot path touches these a dozen times per packet; dynamic exclusivity checks on them
     // were a fifth of its time. One thread owns the table and `emit` is never called inside an
     // access to them, so the checks can go.
-    @exclusivity(unchecked) private var index: [FlowKey: Int32] = [:]
-    @exclusivity(unchecked) private var entries: [FlowEntry] = []
+    @exclusivity(unchecked) private var index = FlowIndex()
+    private let seed = FlowHashSeed.random()
+    @exclusivity(unchecked) private var entries = SlotStorage<FlowEntry>(capacity: 1024)
+    /// Slots ever used: `entries[0..<slotsUsed]` are initialised.
+    @exclusivity(unchecked) private var slotsUsed = 0
     @exclusivity(unchecked) private var freeSlots: [Int32] = []
+    @exclusivity(unchecked) private var payloads = PayloadPool()
     @exclusivity(unchecked) private var byActivity = IndexList()  // every held flow, oldest activity first
     @exclusivity(unchecked) private var byPeriod = IndexList()  // open flows, oldest period start first
     @exclusivity(unchecked) private var byClose = IndexList()  // closing flows, earliest close first
-    private var nextFlowID: UInt64 = 1
+    @exclusivity(unchecked) private var nextFlowID: UInt64 = 1
     /// A lower bound of the earliest pending expiry (`nextDeadline()`): `ingest` moves the clock
     /// without looking for expiries while it stays below. Exact after each `advance`; lowered
     /// when a flow joins a list (removals and moves to the back only push deadlines later).
-    private var expiryFloor: Int64 = .min
+    @exclusivity(unchecked) private var expiryFloor: Int64 = .min
 
     public init(
         configuration: FlowTableConfiguration = .init(),
@@ -83,6 +89,15 @@ public final class FlowTable {
         self.configuration = configuration
         self.interfaceName = interfaceName
         self.emit = emit
+    }
+
+    deinit {
+        index.deallocate()
+        entries.deallocate()
+        payloads.deallocate()
+        byActivity.deallocate()
+        byPeriod.deallocate()
+        byClose.deallocate()
     }
 
     /// Counts one packet. `snapshot` holds the first bytes of its L4 payload (borrowed: copied
@@ -95,11 +110,12 @@ public final class FlowTable {
         stats.packets &+= 1
 
         let (key, side) = FlowKey.canonical(event)
+        let hash = key.hash(seed: seed)
         let isTCP = event.transport == IPProtocolNumber.tcp
         let opensConnection = isTCP && event.tcpFlags.contains(.syn) && !event.tcpFlags.contains(.ack)
 
         let slot: Int32
-        if let existing = index[key] {
+        if let existing = index.find(hash, matches: { entries[$0].key == key }) {
             switch entries[Int(existing)].state {
             case .open:
                 break
@@ -118,7 +134,7 @@ public final class FlowTable {
             }
             slot = existing
         } else {
-            slot = insert(key, event: event, side: side, at: now)
+            slot = insert(key, hash: hash, event: event, side: side, at: now)
         }
         update(slot, event: event, side: side, snapshot: snapshot, at: now)
     }
@@ -190,7 +206,9 @@ public final class FlowTable {
 
     // MARK: - Slots
 
-    private func insert(_ key: FlowKey, event: PacketEvent, side: UInt8, at now: Int64) -> Int32 {
+    private func insert(_ key: FlowKey, hash: UInt64, event: PacketEvent, side: UInt8, at now: Int64)
+        -> Int32
+    {
         if index.count >= configuration.maxFlows, !byActivity.isEmpty {
             let victim = byActivity.head
             switch entries[Int(victim)].state {
@@ -203,22 +221,23 @@ public final class FlowTable {
         let slot: Int32
         if let free = freeSlots.popLast() {
             slot = free
-            entries[Int(slot)] = FlowEntry(key: key)
         } else {
-            slot = Int32(entries.count)
-            entries.append(FlowEntry(key: key))
-            let capacity = entries.capacity
-            byActivity.reserve(slots: capacity)
-            byPeriod.reserve(slots: capacity)
-            byClose.reserve(slots: capacity)
+            slot = Int32(slotsUsed)
+            slotsUsed += 1
+            entries.reserve(slotsUsed)
+            byActivity.reserve(slots: entries.capacity)
+            byPeriod.reserve(slots: entries.capacity)
+            byClose.reserve(slots: entries.capacity)
         }
-        index[key] = slot
+        entries[slot] = FlowEntry(key: key)
+        index.insert(hash, slot: slot)
         restart(slot, event: event, side: side, at: now)
         return slot
     }
 
     /// (Re)starts the slot as a new flow whose first packet is `event`.
     private func restart(_ slot: Int32, event: PacketEvent, side: UInt8, at now: Int64) {
+        dropPayloads(slot)
         let key = entries[Int(slot)].key
         var entry = FlowEntry(key: key)
         entry.flowID = nextFlowID
@@ -246,7 +265,7 @@ public final class FlowTable {
         entries[i].count(side: side, bytes: UInt64(event.payloadLength), at: now)
         entries[i].flags.formUnion(flags)
         if !snapshot.isEmpty, entries[i].sequence == 0, !entries[i].hasPayload(side: side) {
-            entries[i].keepPayload(side: side, Array(snapshot.prefix(128)))
+            entries[i].keepPayload(side: side, payloads.store(snapshot))
         }
         byActivity.moveToBack(slot)
 
@@ -279,13 +298,15 @@ public final class FlowTable {
     /// packets until it has been idle for `idleTimeout`.
     private func finish(_ slot: Int32, reason: EndReason) {
         if entries[Int(slot)].hasPackets { emitFrame(slot, reason: reason) }
+        dropPayloads(slot)
         entries[Int(slot)].becomeTombstone()
         byClose.remove(slot)
         byPeriod.remove(slot)
     }
 
     private func release(_ slot: Int32) {
-        index.removeValue(forKey: entries[Int(slot)].key)
+        index.remove(entries[slot].key.hash(seed: seed), slot: slot)
+        dropPayloads(slot)
         byActivity.remove(slot)
         byPeriod.remove(slot)
         byClose.remove(slot)
@@ -293,19 +314,35 @@ public final class FlowTable {
         freeSlots.append(slot)
     }
 
+    private func dropPayloads(_ slot: Int32) {
+        payloads.release(entries[slot].payloads.0)
+        payloads.release(entries[slot].payloads.1)
+        entries[slot].payloads = (0, 0)
+    }
+
     private func emitFrame(_ slot: Int32, reason: EndReason) {
-        let entry = entries[Int(slot)]
-        let name: String
-        if let known = interfaceNames[entry.key.interface] {
-            name = known
-        } else {
-            name = interfaceName(entry.key.interface)
-            interfaceNames[entry.key.interface] = name
-        }
-        let frame = entry.frame(reason: reason, interface: name)
+        let entry = entries[slot]
+        let handle = entry.framePayload
+        let frame = entry.frame(
+            reason: reason, interface: name(of: entry.key.interface),
+            payload: handle == 0 ? nil : Array(payloads.bytes(handle)))
         stats.frames &+= 1
         stats.framesByReason[reason.index] &+= 1
-        entries[Int(slot)].sequence &+= 1
+        if entry.sequence == 0 { dropPayloads(slot) }  // only the first frame carries one
+        entries[slot].sequence &+= 1
         emit(frame)
+    }
+
+    private func name(of interface: UInt32) -> String {
+        if interface == lastInterface.index { return lastInterface.name }
+        let name: String
+        if let known = interfaceNames[interface] {
+            name = known
+        } else {
+            name = interfaceName(interface)
+            interfaceNames[interface] = name
+        }
+        lastInterface = (interface, name)
+        return name
     }
 }

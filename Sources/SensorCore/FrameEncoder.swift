@@ -11,52 +11,7 @@ public struct FrameEncoder: Sendable {
 
     /// Appends the JSON object (no newline) to `out`.
     public func encode(_ frame: FlowFrame, into out: inout [UInt8]) {
-        out.reserveCapacity(out.count + 512)
-        out.append(contentsOf: #"{"src_ip":""#.utf8)
-        frame.source.appendText(to: &out)
-        out.append(contentsOf: #"","dst_ip":""#.utf8)
-        frame.destination.appendText(to: &out)
-        out.append(contentsOf: #"","src_port":"#.utf8)
-        appendInteger(UInt64(frame.sourcePort), to: &out)
-        out.append(contentsOf: #","dst_port":"#.utf8)
-        appendInteger(UInt64(frame.destinationPort), to: &out)
-        out.append(contentsOf: #","protocol":""#.utf8)
-        out.append(contentsOf: frame.transport.rawValue.utf8)
-        out.append(contentsOf: #"","bytes_in":"#.utf8)
-        appendInteger(frame.bytesIn, to: &out)
-        out.append(contentsOf: #","bytes_out":"#.utf8)
-        appendInteger(frame.bytesOut, to: &out)
-        out.append(contentsOf: #","duration":"#.utf8)
-        out.append(contentsOf: frame.duration.description.utf8)
-        out.append(contentsOf: #","payload":"#.utf8)
-        if let payload = frame.payload {
-            out.append(UInt8(ascii: "\""))
-            Base64.encode(payload, into: &out)
-            out.append(UInt8(ascii: "\""))
-        } else {
-            out.append(contentsOf: "null".utf8)
-        }
-        if extended {
-            out.append(contentsOf: #","packets_in":"#.utf8)
-            appendInteger(frame.packetsIn, to: &out)
-            out.append(contentsOf: #","packets_out":"#.utf8)
-            appendInteger(frame.packetsOut, to: &out)
-            out.append(contentsOf: #","first_seen":"#.utf8)
-            appendMicroseconds(frame.firstSeen, to: &out)
-            out.append(contentsOf: #","last_seen":"#.utf8)
-            appendMicroseconds(frame.lastSeen, to: &out)
-            out.append(contentsOf: #","tcp_flags":""#.utf8)
-            appendFlagLetters(frame.tcpFlags, to: &out)
-            out.append(contentsOf: #"","end_reason":""#.utf8)
-            out.append(contentsOf: frame.endReason.rawValue.utf8)
-            out.append(contentsOf: #"","interface":"#.utf8)
-            appendString(frame.interface, to: &out)
-        }
-        if let label = frame.label {
-            out.append(contentsOf: #","label":"#.utf8)
-            appendString(label, to: &out)
-        }
-        out.append(UInt8(ascii: "}"))
+        ByteWriter.append(to: &out, bound: Self.bound(frame)) { w in write(frame, to: &w) }
     }
 
     /// The JSON object as a string (tests, logs).
@@ -66,108 +21,176 @@ public struct FrameEncoder: Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Decimal digits, no allocation (the hot path encodes a dozen integers per frame).
-    private func appendInteger(_ value: UInt64, to out: inout [UInt8]) {
-        if value < 10 {
-            out.append(UInt8(ascii: "0") &+ UInt8(value))
+    /// An upper bound of the encoded size: 600 covers the keys and every number and address at
+    /// its longest; an escaped string can grow sixfold (`\u00XX`).
+    private static func bound(_ frame: FlowFrame) -> Int {
+        600 + Base64.encodedLength(frame.payload?.count ?? 0)
+            + 6 * (frame.interface.utf8.count + (frame.label?.utf8.count ?? 0))
+    }
+
+    private func write(_ frame: FlowFrame, to w: inout ByteWriter) {
+        w.write(#"{"src_ip":""#)
+        frame.source.write(to: &w)
+        w.write(#"","dst_ip":""#)
+        frame.destination.write(to: &w)
+        w.write(#"","src_port":"#)
+        w.writeDecimal(UInt64(frame.sourcePort))
+        w.write(#","dst_port":"#)
+        w.writeDecimal(UInt64(frame.destinationPort))
+        w.write(#","protocol":""#)
+        switch frame.transport {
+        case .tcp: w.write("TCP")
+        case .udp: w.write("UDP")
+        case .other: w.write("OTHER")
+        }
+        w.write(#"","bytes_in":"#)
+        w.writeDecimal(frame.bytesIn)
+        w.write(#","bytes_out":"#)
+        w.writeDecimal(frame.bytesOut)
+        w.write(#","duration":"#)
+        writeDuration(frame.duration, to: &w)
+        w.write(#","payload":"#)
+        if let payload = frame.payload {
+            w.write(UInt8(ascii: "\""))
+            payload.withUnsafeBytes { Base64.encode($0, to: &w) }
+            w.write(UInt8(ascii: "\""))
+        } else {
+            w.write("null")
+        }
+        if extended {
+            w.write(#","packets_in":"#)
+            w.writeDecimal(frame.packetsIn)
+            w.write(#","packets_out":"#)
+            w.writeDecimal(frame.packetsOut)
+            w.write(#","first_seen":"#)
+            writeMicroseconds(frame.firstSeen, to: &w)
+            w.write(#","last_seen":"#)
+            writeMicroseconds(frame.lastSeen, to: &w)
+            w.write(#","tcp_flags":""#)
+            writeFlagLetters(frame.tcpFlags, to: &w)
+            w.write(#"","end_reason":""#)
+            switch frame.endReason {
+            case .fin: w.write("fin")
+            case .rst: w.write("rst")
+            case .idle: w.write("idle")
+            case .active: w.write("active")
+            case .evicted: w.write("evicted")
+            case .shutdown: w.write("shutdown")
+            }
+            w.write(#"","interface":"#)
+            writeString(frame.interface, to: &w)
+        }
+        if let label = frame.label {
+            w.write(#","label":"#)
+            writeString(label, to: &w)
+        }
+        w.write(UInt8(ascii: "}"))
+    }
+
+    /// `seconds.description`: Swift's shortest text that reads back as the same Double (Python
+    /// prints the same). The common case skips the general algorithm: a whole number of
+    /// microseconds, 0.0001 s or more, whose shortest text is those microseconds' own digits
+    /// (two decimals of at most 15 significant digits are never the same Double, so no shorter
+    /// text reads back as this value).
+    private func writeDuration(_ seconds: Double, to w: inout ByteWriter) {
+        let micros = (seconds * 1_000_000).rounded()
+        if micros >= 100, micros < 1e15, Double(Int64(micros)) / 1_000_000 == seconds {
+            let n = UInt64(micros)
+            w.writeDecimal(n / 1_000_000)
+            w.write(UInt8(ascii: "."))
+            var fraction = n % 1_000_000
+            if fraction == 0 {
+                w.write(UInt8(ascii: "0"))
+            } else {
+                var width = 6
+                while fraction % 10 == 0 {
+                    fraction /= 10
+                    width -= 1
+                }
+                w.writeDecimal(fraction, width: width)
+            }
             return
         }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: UInt64.max has 20 digits
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            var v = value
-            var i = buffer.count
-            while v > 0 {
-                i -= 1
-                buffer[i] = UInt8(ascii: "0") &+ UInt8(v % 10)
-                v /= 10
-            }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i...]))
-        }
+        var text = seconds.description
+        text.withUTF8 { w.write(UnsafeRawBufferPointer($0)) }
     }
 
     /// Epoch microseconds as seconds with six decimals: `1764072000.004211`.
-    private func appendMicroseconds(_ micros: Int64, to out: inout [UInt8]) {
-        if micros < 0 { out.append(UInt8(ascii: "-")) }
+    private func writeMicroseconds(_ micros: Int64, to w: inout ByteWriter) {
+        if micros < 0 { w.write(UInt8(ascii: "-")) }
         let magnitude = micros.magnitude
-        appendInteger(magnitude / 1_000_000, to: &out)
-        out.append(UInt8(ascii: "."))
-        var fraction = magnitude % 1_000_000
-        var digits: UInt64 = 0  // six ASCII digits in the low bytes, first digit first
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            for i in (0..<6).reversed() {
-                buffer[i] = UInt8(ascii: "0") &+ UInt8(fraction % 10)
-                fraction /= 10
-            }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<6]))
-        }
+        w.writeDecimal(magnitude / 1_000_000)
+        w.write(UInt8(ascii: "."))
+        w.writeDecimal(magnitude % 1_000_000, width: 6)
     }
 
     /// `TCPFlags.letters` without building a string: the letters in the order `SAFPRUEC`.
-    private func appendFlagLetters(_ flags: TCPFlags, to out: inout [UInt8]) {
-        if flags.contains(.syn) { out.append(UInt8(ascii: "S")) }
-        if flags.contains(.ack) { out.append(UInt8(ascii: "A")) }
-        if flags.contains(.fin) { out.append(UInt8(ascii: "F")) }
-        if flags.contains(.psh) { out.append(UInt8(ascii: "P")) }
-        if flags.contains(.rst) { out.append(UInt8(ascii: "R")) }
-        if flags.contains(.urg) { out.append(UInt8(ascii: "U")) }
-        if flags.contains(.ece) { out.append(UInt8(ascii: "E")) }
-        if flags.contains(.cwr) { out.append(UInt8(ascii: "C")) }
+    private func writeFlagLetters(_ flags: TCPFlags, to w: inout ByteWriter) {
+        if flags.contains(.syn) { w.write(UInt8(ascii: "S")) }
+        if flags.contains(.ack) { w.write(UInt8(ascii: "A")) }
+        if flags.contains(.fin) { w.write(UInt8(ascii: "F")) }
+        if flags.contains(.psh) { w.write(UInt8(ascii: "P")) }
+        if flags.contains(.rst) { w.write(UInt8(ascii: "R")) }
+        if flags.contains(.urg) { w.write(UInt8(ascii: "U")) }
+        if flags.contains(.ece) { w.write(UInt8(ascii: "E")) }
+        if flags.contains(.cwr) { w.write(UInt8(ascii: "C")) }
     }
 
-    private func appendString(_ text: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
-            case 0x0A: out.append(contentsOf: #"\n"#.utf8)
-            case 0x0D: out.append(contentsOf: #"\r"#.utf8)
-            case 0x09: out.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0xF)])
-            default: out.append(byte)
+    private func writeString(_ text: String, to w: inout ByteWriter) {
+        w.write(UInt8(ascii: "\""))
+        var text = text
+        text.withUTF8 { bytes in
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "\""): w.write(#"\""#)
+                case UInt8(ascii: "\\"): w.write(#"\\"#)
+                case 0x0A: w.write(#"\n"#)
+                case 0x0D: w.write(#"\r"#)
+                case 0x09: w.write(#"\t"#)
+                case 0..<0x20:
+                    let hex: StaticString = "0123456789abcdef"
+                    w.write(#"\u00"#)
+                    w.write(hex.utf8Start[Int(byte >> 4)])
+                    w.write(hex.utf8Start[Int(byte & 0xF)])
+                default: w.write(byte)
+                }
             }
         }
-        out.append(UInt8(ascii: "\""))
+        w.write(UInt8(ascii: "\""))
     }
 }
 
 /// RFC 4648 base64 with padding.
 public enum Base64 {
-    private static let alphabet = Array(
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    static let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+    /// The padded length of `count` bytes' encoding.
+    public static func encodedLength(_ count: Int) -> Int { (count + 2) / 3 * 4 }
 
     public static func encode(_ bytes: [UInt8], into out: inout [UInt8]) {
-        let length = (bytes.count + 2) / 3 * 4
-        guard length > 0 else { return }
-        let start = out.count
-        out.append(contentsOf: repeatElement(UInt8(ascii: "="), count: length))  // padding stays
-        alphabet.withUnsafeBufferPointer { alphabet in
-            bytes.withUnsafeBufferPointer { bytes in
-                out.withUnsafeMutableBufferPointer { out in
-                    var i = 0
-                    var o = start
-                    while i + 3 <= bytes.count {
-                        let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-                        out[o] = alphabet[Int(n >> 18 & 63)]
-                        out[o + 1] = alphabet[Int(n >> 12 & 63)]
-                        out[o + 2] = alphabet[Int(n >> 6 & 63)]
-                        out[o + 3] = alphabet[Int(n & 63)]
-                        i += 3
-                        o += 4
-                    }
-                    let rest = bytes.count - i
-                    if rest > 0 {
-                        let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
-                        out[o] = alphabet[Int(n >> 18 & 63)]
-                        out[o + 1] = alphabet[Int(n >> 12 & 63)]
-                        if rest == 2 { out[o + 2] = alphabet[Int(n >> 6 & 63)] }
-                    }
-                }
-            }
+        bytes.withUnsafeBytes { raw in
+            ByteWriter.append(to: &out, bound: encodedLength(raw.count)) { encode(raw, to: &$0) }
+        }
+    }
+
+    static func encode(_ bytes: UnsafeRawBufferPointer, to w: inout ByteWriter) {
+        let alphabet = Self.alphabet.utf8Start
+        var i = 0
+        while i + 3 <= bytes.count {
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            // Four characters in one store (little-endian: the first character lowest).
+            w.write(
+                UInt32(alphabet[Int(n >> 18 & 63)]) | UInt32(alphabet[Int(n >> 12 & 63)]) << 8
+                    | UInt32(alphabet[Int(n >> 6 & 63)]) << 16 | UInt32(alphabet[Int(n & 63)]) << 24)
+            i += 3
+        }
+        let rest = bytes.count - i
+        if rest > 0 {
+            let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
+            w.write(alphabet[Int(n >> 18 & 63)])
+            w.write(alphabet[Int(n >> 12 & 63)])
+            w.write(rest == 2 ? alphabet[Int(n >> 6 & 63)] : UInt8(ascii: "="))
+            w.write(UInt8(ascii: "="))
         }
     }
 

@@ -55,77 +55,52 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     /// more zero groups as `::`, the first on a tie; dotted quad only for IPv4-mapped addresses).
     public var description: String {
         var text: [UInt8] = []
-        appendText(to: &text)
+        ByteWriter.append(to: &text, bound: 64) { write(to: &$0) }
         return String(decoding: text, as: UTF8.self)
     }
 
-    /// Appends `description`'s text to `out` without building a String.
-    public func appendText(to out: inout [UInt8]) {
+    /// Writes `description`'s text (at most 45 bytes) without building a String.
+    func write(to w: inout ByteWriter) {
         if !isIPv6 {
-            withUnsafeBytes(of: high) { Self.appendDottedQuad($0, to: &out) }
+            withUnsafeBytes(of: high) { Self.writeDottedQuad($0, to: &w) }
             return
         }
         withUnsafeBytes(of: (high, low)) { bytes in
-            var groups: (UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16) =
-                (0, 0, 0, 0, 0, 0, 0, 0)
-            withUnsafeMutableBytes(of: &groups) { g in
-                for i in 0..<8 {
-                    g.storeBytes(of: UInt16(bytes[2 * i]) << 8 | UInt16(bytes[2 * i + 1]), toByteOffset: 2 * i, as: UInt16.self)
+            let group = { (i: Int) in UInt16(bytes[2 * i]) << 8 | UInt16(bytes[2 * i + 1]) }
+            // IPv4-mapped: ::ffff:a.b.c.d
+            if (0..<5).allSatisfy({ group($0) == 0 }) && group(5) == 0xFFFF {
+                w.write("::ffff:")
+                Self.writeDottedQuad(UnsafeRawBufferPointer(rebasing: bytes[12..<16]), to: &w)
+                return
+            }
+            var (bestStart, bestLength, start) = (-1, 0, -1)
+            for i in 0...8 {
+                if i < 8 && group(i) == 0 {
+                    if start < 0 { start = i }
+                } else if start >= 0 {
+                    if i - start > bestLength { (bestStart, bestLength) = (start, i - start) }
+                    start = -1
                 }
             }
-            withUnsafeBytes(of: groups) { raw in
-                let group = { (i: Int) in raw.load(fromByteOffset: 2 * i, as: UInt16.self) }
-                // IPv4-mapped: ::ffff:a.b.c.d
-                if (0..<5).allSatisfy({ group($0) == 0 }) && group(5) == 0xFFFF {
-                    out.append(contentsOf: "::ffff:".utf8)
-                    Self.appendDottedQuad(UnsafeRawBufferPointer(rebasing: bytes[12..<16]), to: &out)
-                    return
+            if bestLength < 2 { (bestStart, bestLength) = (-1, 0) }
+            var i = 0
+            while i < 8 {
+                if i == bestStart {
+                    w.write("::")
+                    i += bestLength
+                    continue
                 }
-                var (bestStart, bestLength, start) = (-1, 0, -1)
-                for i in 0...8 {
-                    if i < 8 && group(i) == 0 {
-                        if start < 0 { start = i }
-                    } else if start >= 0 {
-                        if i - start > bestLength { (bestStart, bestLength) = (start, i - start) }
-                        start = -1
-                    }
-                }
-                if bestLength < 2 { (bestStart, bestLength) = (-1, 0) }
-                var i = 0
-                while i < 8 {
-                    if i == bestStart {
-                        out.append(contentsOf: "::".utf8)
-                        i += bestLength
-                        continue
-                    }
-                    if i > 0 && i != bestStart + bestLength { out.append(UInt8(ascii: ":")) }
-                    Self.appendHex(group(i), to: &out)
-                    i += 1
-                }
+                if i > 0 && i != bestStart + bestLength { w.write(UInt8(ascii: ":")) }
+                w.writeHexGroup(group(i))
+                i += 1
             }
         }
     }
 
-    private static func appendDottedQuad(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+    private static func writeDottedQuad(_ bytes: UnsafeRawBufferPointer, to w: inout ByteWriter) {
         for i in 0..<4 {
-            if i > 0 { out.append(UInt8(ascii: ".")) }
-            let b = bytes[i]
-            if b >= 100 { out.append(UInt8(ascii: "0") &+ b / 100) }
-            if b >= 10 { out.append(UInt8(ascii: "0") &+ b / 10 % 10) }
-            out.append(UInt8(ascii: "0") &+ b % 10)
-        }
-    }
-
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
-    private static func appendHex(_ value: UInt16, to out: inout [UInt8]) {
-        var started = false
-        for shift in stride(from: 12, through: 0, by: -4) {
-            let nibble = Int(value >> UInt16(shift) & 0xF)
-            if nibble != 0 || started || shift == 0 {
-                out.append(hexDigits[nibble])
-                started = true
-            }
+            if i > 0 { w.write(UInt8(ascii: ".")) }
+            w.writeDecimal(UInt64(bytes[i]))
         }
     }
 

@@ -1,41 +1,36 @@
-/// A doubly linked list of slot indices, stored in arrays: the flow table keeps its flows in a few
-/// of these (by last activity, by period start, by close time) to find what expires in O(1).
+/// A doubly linked list of slot indices: the flow table keeps its flows in a few of these (by last
+/// activity, by period start, by close time) to find what expires in O(1). The links of a slot sit
+/// side by side, so a move touches one cache line per slot involved.
 struct IndexList {
+    private struct Link: BitwiseCopyable {
+        var previous: Int32
+        var next: Int32
+    }
+
     private(set) var head: Int32 = -1
     private(set) var tail: Int32 = -1
     /// `absent` in `previous` marks a slot that is not in the list.
-    private var previous: [Int32] = []
-    private var next: [Int32] = []
+    private var links = SlotStorage<Link>(capacity: 16, fill: Link(previous: absent, next: -1))
     private static let absent: Int32 = -2
 
     var isEmpty: Bool { head < 0 }
 
     mutating func reserve(slots: Int) {
-        guard slots > next.count else { return }
-        let extra = slots - next.count
-        previous.append(contentsOf: repeatElement(Self.absent, count: extra))
-        next.append(contentsOf: repeatElement(-1, count: extra))
+        links.reserve(slots, fill: Link(previous: Self.absent, next: -1))
     }
 
-    func contains(_ slot: Int32) -> Bool { previous[Int(slot)] != Self.absent }
-
-    func after(_ slot: Int32) -> Int32 { next[Int(slot)] }
-
     mutating func append(_ slot: Int32) {
-        let i = Int(slot)
-        previous[i] = tail
-        next[i] = -1
-        if tail >= 0 { next[Int(tail)] = slot } else { head = slot }
+        links[slot] = Link(previous: tail, next: -1)
+        if tail >= 0 { links[tail].next = slot } else { head = slot }
         tail = slot
     }
 
     mutating func remove(_ slot: Int32) {
-        let i = Int(slot)
-        guard previous[i] != Self.absent else { return }
-        let (p, n) = (previous[i], next[i])
-        if p >= 0 { next[Int(p)] = n } else { head = n }
-        if n >= 0 { previous[Int(n)] = p } else { tail = p }
-        previous[i] = Self.absent
+        let link = links[slot]
+        guard link.previous != Self.absent else { return }
+        if link.previous >= 0 { links[link.previous].next = link.next } else { head = link.next }
+        if link.next >= 0 { links[link.next].previous = link.previous } else { tail = link.previous }
+        links[slot].previous = Self.absent
     }
 
     mutating func moveToBack(_ slot: Int32) {
@@ -43,4 +38,7 @@ struct IndexList {
         remove(slot)
         append(slot)
     }
+
+    /// Frees the storage; the list must not be used afterwards.
+    func deallocate() { links.deallocate() }
 }

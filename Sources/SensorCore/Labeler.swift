@@ -38,11 +38,10 @@ public final class Labeler {
             if active { remember(id, remembered) } else { pending.removeValue(forKey: id) }
             return remembered
         }
+        // Not remembered: a first frame (flow IDs are unique per table) or a continuation whose
+        // decision was forgotten, so there is nothing to remove.
         let decision = rules.firstMatch(frame)
-        if id != 0 {
-            previous.removeValue(forKey: id)
-            if active { remember(id, decision) } else { pending.removeValue(forKey: id) }
-        }
+        if id != 0, active { remember(id, decision) }
         return decision
     }
 

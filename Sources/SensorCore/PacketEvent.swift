@@ -41,7 +41,7 @@ public enum IPProtocolNumber {
 }
 
 /// TCP header flags, bit for bit as in the header's 14th byte.
-public struct TCPFlags: OptionSet, Hashable, Sendable {
+public struct TCPFlags: OptionSet, Hashable, Sendable, BitwiseCopyable {
     public let rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 

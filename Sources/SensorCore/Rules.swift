@@ -23,12 +23,13 @@ public struct LabelRule: Equatable, Sendable {
     }
 
     public func matches(_ frame: FlowFrame) -> Bool {
-        var facts = FrameFacts(frame)
-        return matches(&facts)
+        var entropy: Double?
+        return matches(frame, entropy: &entropy)
     }
 
-    func matches(_ facts: inout FrameFacts) -> Bool {
-        alternatives.contains { $0.matches(&facts) }
+    func matches(_ frame: FlowFrame, entropy: inout Double?) -> Bool {
+        for alternative in alternatives where alternative.matches(frame, entropy: &entropy) { return true }
+        return false
     }
 }
 
@@ -70,12 +71,13 @@ public struct RuleConditions: Equatable, Sendable {
     }
 
     public func matches(_ frame: FlowFrame) -> Bool {
-        var facts = FrameFacts(frame)
-        return matches(&facts)
+        var entropy: Double?
+        return matches(frame, entropy: &entropy)
     }
 
-    func matches(_ facts: inout FrameFacts) -> Bool {
-        let frame = facts.frame
+    /// `entropy`: the payload's normalized entropy once some condition needed it, so it is
+    /// computed at most once per frame across rules.
+    func matches(_ frame: FlowFrame, entropy: inout Double?) -> Bool {
         if let transport, frame.transport != transport { return false }
         if let anyPort, !anyPort.contains(frame.sourcePort), !anyPort.contains(frame.destinationPort) {
             return false
@@ -89,25 +91,12 @@ public struct RuleConditions: Equatable, Sendable {
             guard let payload = frame.payload, payload.starts(with: payloadPrefix) else { return false }
         }
         if let minPayloadBytes, (frame.payload?.count ?? 0) < minPayloadBytes { return false }
-        if let minNormalizedEntropy, !(facts.normalizedEntropy >= minNormalizedEntropy) { return false }
-        return true
-    }
-}
-
-/// A frame and what rules derive from it, computed at most once per frame.
-struct FrameFacts {
-    let frame: FlowFrame
-    private var entropy: Double?
-
-    init(_ frame: FlowFrame) { self.frame = frame }
-
-    var normalizedEntropy: Double {
-        mutating get {
-            if let entropy { return entropy }
-            let value = PayloadEntropy.normalized(frame.payload ?? [])
+        if let minNormalizedEntropy {
+            let value = entropy ?? PayloadEntropy.normalized(frame.payload ?? [])
             entropy = value
-            return value
+            if !(value >= minNormalizedEntropy) { return false }
         }
+        return true
     }
 }
 
@@ -115,15 +104,30 @@ public enum PayloadEntropy {
     /// Shannon entropy of the bytes, in bits per byte (0 for fewer than two bytes).
     public static func bitsPerByte(_ bytes: [UInt8]) -> Double {
         guard bytes.count > 1 else { return 0 }
-        var counts = [Int](repeating: 0, count: 256)
-        for byte in bytes { counts[Int(byte)] += 1 }
-        let total = Double(bytes.count)
-        var bits = 0.0
-        for count in counts where count > 0 {
-            let p = Double(count) / total
-            bits -= p * log2(p)
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 256) { counts in
+            counts.initialize(repeating: 0)
+            for byte in bytes { counts[Int(byte)] &+= 1 }
+            let total = Double(bytes.count)
+            // A count's term is the same wherever it appears, and in a payload most counts are
+            // small: the terms of counts below 16 are computed once each (128 log2 calls become a
+            // handful) and everything is summed in byte order as always, so the result is the
+            // same to the last bit.
+            return withUnsafeTemporaryAllocation(of: Double.self, capacity: 16) { small in
+                small.initialize(repeating: .nan)
+                var bits = 0.0
+                for count in counts where count > 0 {
+                    if count < 16, !small[Int(count)].isNaN {
+                        bits -= small[Int(count)]
+                        continue
+                    }
+                    let p = Double(count) / total
+                    let term = p * log2(p)
+                    if count < 16 { small[Int(count)] = term }
+                    bits -= term
+                }
+                return bits
+            }
         }
-        return bits
     }
 
     /// Bits per byte divided by the most the length allows, log2(min(length, 256)): 1.0 when every
@@ -142,8 +146,9 @@ public struct RuleSet: Equatable, Sendable {
 
     /// The index of the first rule that matches, or nil.
     public func firstMatch(_ frame: FlowFrame) -> Int? {
-        var facts = FrameFacts(frame)
-        return rules.firstIndex { $0.matches(&facts) }
+        var entropy: Double?
+        for (index, rule) in rules.enumerated() where rule.matches(frame, entropy: &entropy) { return index }
+        return nil
     }
 
     /// The built-in rules (`dps label --print-rules` prints them):

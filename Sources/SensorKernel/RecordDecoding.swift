@@ -15,10 +15,15 @@ public enum RecordDecoder {
     public static func decode(_ raw: UnsafeRawBufferPointer, clock: MonotonicToWall) -> (PacketEvent, UnsafeRawBufferPointer) {
         let record = raw.baseAddress!.assumingMemoryBound(to: dps_packet_record.self)
         let isIPv6 = record.pointee.ip_version == 6
-        let addressBytes = isIPv6 ? 16 : 4
-        let source = IPAddress(bytes: UnsafeRawBufferPointer(start: raw.baseAddress! + Layout.source, count: addressBytes))
-        let destination = IPAddress(
-            bytes: UnsafeRawBufferPointer(start: raw.baseAddress! + Layout.destination, count: addressBytes))
+        @inline(__always) func address(_ bytes: UnsafeRawBufferPointer) -> IPAddress {
+            isIPv6
+                ? IPAddress(
+                    high: bytes.loadUnaligned(as: UInt64.self),
+                    low: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self), isIPv6: true)
+                : IPAddress(high: UInt64(bytes.loadUnaligned(as: UInt32.self)), low: 0, isIPv6: false)
+        }
+        let source = withUnsafeBytes(of: record.pointee.src_addr, address)
+        let destination = withUnsafeBytes(of: record.pointee.dst_addr, address)
         let snapLength = min(Int(record.pointee.snap_len), Int(DPS_SNAPSHOT_MAX))
         let event = PacketEvent(
             timestamp: clock.wall(monotonic: record.pointee.timestamp_ns),
@@ -30,14 +35,12 @@ public enum RecordDecoder {
             transport: record.pointee.l4_proto,
             tcpFlags: TCPFlags(rawValue: record.pointee.tcp_flags),
             payloadLength: record.pointee.payload_len)
-        return (event, UnsafeRawBufferPointer(start: raw.baseAddress! + Layout.payload, count: snapLength))
+        return (event, UnsafeRawBufferPointer(start: raw.baseAddress! + payloadOffset, count: snapLength))
     }
 
-    enum Layout {
-        static let source = MemoryLayout<dps_packet_record>.offset(of: \.src_addr)!
-        static let destination = MemoryLayout<dps_packet_record>.offset(of: \.dst_addr)!
-        static let payload = MemoryLayout<dps_packet_record>.offset(of: \.payload)!
-    }
+    /// The snapshot is the record's last field (the header's layout asserts say where); a
+    /// constant, where `MemoryLayout.offset(of:)` would be a lookup per record.
+    static var payloadOffset: Int { MemoryLayout<dps_packet_record>.size - Int(DPS_SNAPSHOT_MAX) }
 }
 
 extension RecordReader {

@@ -9,8 +9,8 @@ struct Bench: ParsableCommand {
         abstract: "Measure what dps costs and what it misses; print a table (and JSON with --json).",
         discussion: """
             Measures: datapath (live veth, needs root: sender rate, completeness, daemon CPU), \
-            pipeline (decode → flow table → encoder), offline (pcap → parser → flow table → \
-            encoder), memory (1M flows, the --max-flows bound), kronos (KronosSink to a Unix \
+            pipeline (decode → flow table → encoder), offline (dps label --pcap on a capture it \
+            builds), memory (1M flows, the --max-flows bound), kronos (KronosSink to a Unix \
             socket, unsigned and HMAC). Each comparison runs its baseline in the same run.
             """)
 
@@ -78,7 +78,10 @@ struct Bench: ParsableCommand {
                 .measure(into: report)
         }
         attempt("pipeline") { PipelineBench.measure(records: tiny ? 100_000 : 5_000_000, into: report) }
-        attempt("offline") { try OfflineBench.measure(pcaps: pcapDirectory, packets: tiny ? 20_000 : 3_000_000, into: report) }
+        attempt("offline") {
+            try OfflineBench.measure(
+                dps: dpsPath, pcaps: pcapDirectory, packets: tiny ? 20_000 : 3_000_000, into: report)
+        }
         attempt("memory") { try MemoryBench.measure(flows: tiny ? 20_000 : 1_000_000, into: report) }
         attempt("kronos") {
             try KronosBench.measure(frames: tiny ? 20_000 : 1_000_000, signedFrames: tiny ? 10_000 : 300_000, into: report)

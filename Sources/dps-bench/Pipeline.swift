@@ -16,6 +16,7 @@ enum PipelineBench {
     struct Result {
         var records: Int
         var seconds: Double
+        var cpuSeconds: Double
         var frames: UInt64
         var bytes: UInt64
     }
@@ -89,6 +90,7 @@ enum PipelineBench {
         let baseTime: UInt64 = 1_000_000_000
         var lastWall: Int64 = 0
         let start = monotonicSeconds()
+        let cpuStart = threadCPUSeconds()
         buffer.withUnsafeMutableBytes { raw in
             for i in 0..<total {
                 let j = i % block
@@ -112,7 +114,8 @@ enum PipelineBench {
         table.drain()
         bytes &+= UInt64(out.count)
         let seconds = monotonicSeconds() - start
-        return Result(records: total, seconds: seconds, frames: frames, bytes: bytes)
+        let cpuSeconds = threadCPUSeconds() - cpuStart
+        return Result(records: total, seconds: seconds, cpuSeconds: cpuSeconds, frames: frames, bytes: bytes)
     }
 
     static func measure(records: Int, into report: Report) {
@@ -121,6 +124,8 @@ enum PipelineBench {
         let r = run(records: records)
         report.add(Figure("pipeline.records_per_s", "pipeline: records/s (decode+table+encode, 1 core)",
                           Double(r.records) / r.seconds, "rec/s", atLeast: 5_000_000))
+        report.add(Figure("pipeline.records_per_cpu_s", "pipeline: records per CPU-second of its thread",
+                          Double(r.records) / r.cpuSeconds, "rec/s"))
         report.add(Figure("pipeline.frames", "pipeline: frames encoded", Double(r.frames), "frames"))
         let expected = UInt64(r.records / perFlow)
         if r.frames != expected {

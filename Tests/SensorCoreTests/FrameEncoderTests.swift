@@ -35,6 +35,55 @@ struct FrameEncoderTests {
         #expect(object?["duration"] as? Double == 0.004211)
     }
 
+    @Test("numbers at their extremes and strings of control characters stay exact")
+    func extremes() {
+        var big = frame
+        big.source = IPAddress("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")!
+        big.destination = IPAddress("::ffff:255.255.255.255")!
+        (big.sourcePort, big.destinationPort) = (65535, 0)
+        (big.bytesIn, big.bytesOut, big.packetsIn, big.packetsOut) = (.max, 10, 99, 100)
+        (big.firstSeen, big.lastSeen) = (-1_500_000, .max)
+        big.duration = -2.2250738585072014e-308
+        big.payload = Array(repeating: 0xFF, count: 128)
+        big.tcpFlags = TCPFlags(rawValue: 0xFF)
+        big.interface = String(repeating: "\u{01}\n", count: 40)
+        big.label = String(repeating: "\\", count: 100)
+        let text = FrameEncoder(extended: true).string(big)
+        let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        #expect(object?["src_ip"] as? String == "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+        #expect(object?["dst_ip"] as? String == "::ffff:255.255.255.255")
+        #expect(text.contains(#""src_port":65535,"dst_port":0,"#))
+        #expect(text.contains(#""bytes_in":18446744073709551615,"bytes_out":10,"#))
+        #expect(text.contains(#""duration":-2.2250738585072014e-308,"#))
+        #expect(text.contains(#""packets_in":99,"packets_out":100,"#))
+        #expect(text.contains(#""first_seen":-1.500000,"last_seen":9223372036854.775807,"#))
+        #expect(text.contains(#""tcp_flags":"SAFPRUEC""#))
+        #expect(object?["payload"] as? String == String(repeating: "/", count: 170) + "8=")
+        #expect(object?["interface"] as? String == big.interface)
+        #expect(object?["label"] as? String == big.label)
+    }
+
+    @Test("durations are written as Swift's shortest round-trip text")
+    func durations() {
+        var state: UInt64 = 99
+        var micros = Array(0..<20_000) + [99_999, 100_000, 999_999, 1_000_000, 1_000_001, 999_999_999_999_999]
+        for _ in 0..<20_000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            micros.append(Int(state >> 14) % 1_000_000_000_000_000)
+        }
+        let encoder = FrameEncoder()
+        var sample = frame
+        sample.payload = nil
+        var mismatches: [String] = []
+        let others = [0.1, 1.0 / 3, 1e-7, 2.5e-5, 1e15, 1e16, 123456789.123, -0.5, .infinity]
+        for seconds in micros.map({ Double($0) / 1_000_000 }) + others {
+            sample.duration = seconds
+            let text = encoder.string(sample)
+            if !text.contains(#""duration":\#(seconds.description),"#) { mismatches.append(text) }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(3))")
+    }
+
     @Test("IPv6 is RFC 5952 text")
     func ipv6Text() {
         let cases = [

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import SensorCore
@@ -81,6 +82,30 @@ struct RulesTests {
         #expect(label(ruleFrame(dport: 4444, payload: entropyPayload(distinct: 15))) == nil)
         #expect(label(ruleFrame(dport: 4444, payload: nil)) == nil)
         #expect(label(ruleFrame(dport: 4444, payload: [UInt8](repeating: 0x41, count: 64))) == nil)
+    }
+
+    @Test("entropy is bit for bit the plain per-byte-value sum, whatever the counts")
+    func entropyExact() {
+        func reference(_ bytes: [UInt8]) -> Double {
+            var counts = [Int](repeating: 0, count: 256)
+            for byte in bytes { counts[Int(byte)] += 1 }
+            var bits = 0.0
+            for count in counts where count > 0 {
+                let p = Double(count) / Double(bytes.count)
+                bits -= p * log2(p)
+            }
+            return bits
+        }
+        var state: UInt64 = 7
+        for length in [2, 3, 16, 31, 128, 129, 300, 5000] {
+            for alphabet in [2, 5, 60, 256] {
+                let bytes = (0..<length).map { _ -> UInt8 in
+                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    return UInt8(truncatingIfNeeded: (state >> 33) % UInt64(alphabet))
+                }
+                #expect(PayloadEntropy.bitsPerByte(bytes).bitPattern == reference(bytes).bitPattern)
+            }
+        }
     }
 
     @Test("entropy at exactly 0.9 matches, just below does not")
