@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SensorCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -19,7 +20,7 @@ public struct KronosSinkConfiguration: Sendable {
     /// next write. Kronos closes a connection after 5 s without data; writing into one it is about
     /// to close could lose lines it never reads, so `dps` reconnects first. Nil: never.
     public var maximumQuietConnection: Double?
-    /// Bytes taken from the queue per batch of writes.
+    /// The most bytes in one queue buffer, which the writer takes and sends as one batch.
     public var batchBytes: Int
     /// SO_SNDBUF for the socket (tests use a small one to force partial writes); nil: the default.
     public var sendBufferBytes: Int32?
@@ -69,9 +70,104 @@ public struct KronosCounters: Sendable, Equatable {
     public var queuedPeak: UInt64 = 0
 }
 
+/// Lines stored back to back in one buffer, with where each ends. The writer sends a whole
+/// buffer in large `send` calls.
+struct KronosLines {
+    var bytes: [UInt8] = []
+    /// Offset just past each line's newline.
+    var ends: [Int] = []
+    /// Lines before this index are gone: dropped (queue full) or, in the writer's batch, written.
+    var first = 0
+
+    /// Lines still held.
+    var count: Int { ends.count - first }
+    /// Where line `first` starts.
+    var firstStart: Int { first == 0 ? 0 : ends[first - 1] }
+
+    /// Empty, keeping the capacity for reuse.
+    mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+        first = 0
+    }
+}
+
+/// The sink's bounded queue: lines in buffers of up to `bufferBytes`, oldest first. A line is
+/// copied to the end of the newest buffer; the writer takes the oldest buffer whole and gives it
+/// back emptied for reuse, so a line costs no allocation. Over `capacity` lines, the oldest line
+/// is dropped by moving its buffer's `first` index. Every buffer held has at least one line.
+/// Not thread-safe: the sink holds its lock around every call.
+struct KronosQueue {
+    /// Most lines held.
+    let capacity: Int
+    /// Most bytes in one buffer (one batch of the writer); no line is longer.
+    let bufferBytes: Int
+    private var buffers: [KronosLines] = []
+    /// Emptied buffers waiting to be filled again.
+    private var spare: [KronosLines] = []
+    /// Lines held.
+    private(set) var count = 0
+
+    init(capacity: Int, bufferBytes: Int) {
+        self.capacity = max(1, capacity)
+        self.bufferBytes = bufferBytes
+    }
+
+    /// Buffers held (tests).
+    var bufferCount: Int { buffers.count }
+
+    /// Appends one line (at most `bufferBytes` long). Returns true when the oldest line was
+    /// dropped to stay within `capacity`.
+    mutating func append(_ line: UnsafeRawBufferPointer) -> Bool {
+        precondition(line.count <= bufferBytes, "line longer than a queue buffer")
+        if buffers.isEmpty || buffers[buffers.count - 1].bytes.count + line.count > bufferBytes {
+            var fresh = spare.popLast() ?? KronosLines()
+            fresh.bytes.reserveCapacity(bufferBytes)
+            buffers.append(fresh)
+        }
+        let last = buffers.count - 1
+        buffers[last].bytes.append(contentsOf: line)
+        buffers[last].ends.append(buffers[last].bytes.count)
+        count += 1
+        guard count > capacity else { return false }
+        buffers[0].first += 1
+        count -= 1
+        if buffers[0].count == 0 {
+            var emptied = buffers.removeFirst()
+            recycle(&emptied)
+        }
+        return true
+    }
+
+    /// The oldest buffer, whole (lines from its `first`); nil when nothing is queued.
+    mutating func takeOldest() -> KronosLines? {
+        guard count > 0 else { return nil }
+        let lines = buffers.removeFirst()
+        count -= lines.count
+        return lines
+    }
+
+    /// Keeps a couple of emptied buffers for reuse; more would only hold memory. Emptied here,
+    /// through `inout` where the caller holds the only reference, so the capacity is kept.
+    mutating func recycle(_ lines: inout KronosLines) {
+        guard spare.count < 2 else { return }
+        lines.reset()
+        spare.append(lines)
+    }
+
+    /// Empties the queue; returns how many lines it held.
+    mutating func removeAll() -> Int {
+        let held = count
+        buffers.removeAll()
+        count = 0
+        return held
+    }
+}
+
 /// Sends frames to Kronos over a Unix stream socket, one line each, from a writer thread of its
-/// own: `write(_:)` only encodes (and signs) the line and puts it in a bounded queue, so the
-/// capture thread never waits for Kronos. When the queue is full the oldest line is dropped.
+/// own: `write(_:)` only encodes (and signs) the line and puts it in a bounded queue
+/// (`KronosQueue`), so the capture thread never waits for Kronos. When the queue is full the
+/// oldest line is dropped.
 ///
 /// The writer reconnects when Kronos goes away (EPIPE, ECONNRESET, ENOENT, ECONNREFUSED...):
 /// at once after a connection that worked, then with backoff from 100 ms doubling to 5 s. It logs
@@ -84,9 +180,7 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
 
     // Shared between callers and the writer thread, under `condition`.
     private let condition = NSCondition()
-    private var ring: [[UInt8]]
-    private var head = 0
-    private var count = 0
+    private var queue: KronosQueue
     private var counters = KronosCounters()
     private var writerWaiting = false
     private var closing = false
@@ -95,6 +189,10 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
     private var loggedQueueFull = false
     private var loggedOversize = false
 
+    /// The caller's line, encoded (and signed) before `condition` is taken, so that the writer
+    /// never waits behind an encoding. In a mutex in case callers come from two threads.
+    private let line = Mutex<[UInt8]>([])
+
     /// Wakes the writer when this many lines wait (besides `flush()`).
     private let wakeThreshold: Int
 
@@ -102,7 +200,7 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
         self.configuration = configuration
         self.signer = signer
         self.logger = logger
-        ring = [[UInt8]](repeating: [], count: configuration.queueFrames)
+        queue = KronosQueue(capacity: configuration.queueFrames, bufferBytes: configuration.batchBytes)
         wakeThreshold = max(1, min(256, configuration.queueFrames / 2))
         let thread = Thread { [self] in writerLoop() }
         thread.name = "dps-kronos"
@@ -112,11 +210,19 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
     // MARK: Caller side
 
     public func write(_ frame: FlowFrame) {
-        enqueue(signer.line(frame))
+        line.withLock { line in
+            line.removeAll(keepingCapacity: true)
+            signer.appendLine(frame, to: &line)
+            line.withUnsafeBytes { enqueue($0) }
+        }
     }
 
     /// Queues one already-encoded line (newline included).
     public func enqueue(_ line: [UInt8]) {
+        line.withUnsafeBytes { enqueue($0) }
+    }
+
+    private func enqueue(_ line: UnsafeRawBufferPointer) {
         condition.lock()
         defer { condition.unlock() }
         counters.produced += 1
@@ -135,27 +241,23 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
             }
             return
         }
-        if count == ring.count {
-            ring[head] = []
-            head = (head + 1) % ring.count
-            count -= 1
+        if queue.append(line) {
             counters.dropped += 1
             if !loggedQueueFull {
                 loggedQueueFull = true
                 logger.warning(
                     "Kronos queue full: dropping the oldest frames",
-                    metadata: ["queue_frames": "\(ring.count)"])
+                    metadata: ["queue_frames": "\(queue.capacity)"])
             }
         }
-        ring[(head + count) % ring.count] = line
-        count += 1
+        let count = queue.count
         if UInt64(count) > counters.queuedPeak { counters.queuedPeak = UInt64(count) }
         if writerWaiting && count >= wakeThreshold { condition.signal() }
     }
 
     public func flush() {
         condition.lock()
-        if writerWaiting && count > 0 { condition.signal() }
+        if writerWaiting && queue.count > 0 { condition.signal() }
         condition.unlock()
     }
 
@@ -166,7 +268,7 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         var copy = counters
-        copy.queued = UInt64(count)
+        copy.queued = UInt64(queue.count)
         return copy
     }
 
@@ -203,17 +305,14 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
     // MARK: Writer thread
 
     private struct Batch {
-        var bytes: [UInt8] = []
-        /// Offset just past each line's newline.
-        var ends: [Int] = []
-        /// Lines fully written.
-        var done = 0
-        /// Bytes written on the current connection (from the start of line `done`).
+        /// The lines taken from the queue; `lines.first` counts up as they are fully written.
+        var lines = KronosLines()
+        /// Bytes written on the current connection (from the start of line `lines.first`).
         var written = 0
 
-        var isEmpty: Bool { done == ends.count }
-        var lineStart: Int { done == 0 ? 0 : ends[done - 1] }
-        var remaining: Int { ends.count - done }
+        var isEmpty: Bool { lines.count == 0 }
+        var lineStart: Int { lines.firstStart }
+        var remaining: Int { lines.count }
     }
 
     private func writerLoop() {
@@ -287,31 +386,23 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
         attemptConnect(KronosSocket.now())
 
         while true {
-            // 1. Work: the current batch, or the next one from the queue.
+            // 1. Work: the current batch, or the oldest queue buffer, taken whole.
             if batch.isEmpty {
-                batch = Batch()
                 condition.lock()
-                while count == 0 && !closing {
+                while queue.count == 0 && !closing {
                     writerWaiting = true
                     condition.wait()
                     writerWaiting = false
                 }
-                if count == 0 {  // closing, all delivered
+                queue.recycle(&batch.lines)
+                guard let lines = queue.takeOldest() else {  // closing, all delivered
                     condition.unlock()
                     break
                 }
-                var bytes = 0
-                while count > 0 && bytes + ring[head].count <= configuration.batchBytes {
-                    let line = ring[head]
-                    ring[head] = []
-                    head = (head + 1) % ring.count
-                    count -= 1
-                    bytes += line.count
-                    batch.bytes.append(contentsOf: line)
-                    batch.ends.append(batch.bytes.count)
-                }
-                if count == 0 { loggedQueueFull = false }
-                counters.inFlight = UInt64(batch.ends.count)
+                batch = Batch(lines: lines)
+                batch.written = batch.lineStart
+                if queue.count == 0 { loggedQueueFull = false }
+                counters.inFlight = UInt64(batch.remaining)
                 condition.unlock()
             }
             let now = KronosSocket.now()
@@ -341,20 +432,21 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
                 continue
             }
 
-            // 3. Write.
-            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            let waitMs = closing ? max(1, min(100, Int32((deadline - now) / 1_000_000))) : 100
-            let ready = poll(&pfd, 1, waitMs)
-            if ready < 0 && errno != EINTR { disconnect() }
-            guard ready > 0 else { continue }
-            let n = batch.bytes.withUnsafeBytes { raw in
+            // 3. Write: try at once, wait for room only when the socket is full.
+            let n = batch.lines.bytes.withUnsafeBytes { raw in
                 send(
                     fd, raw.baseAddress! + batch.written, raw.count - batch.written,
                     Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
             }
             if n < 0 {
                 let code = errno
-                if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { continue }
+                if code == EAGAIN || code == EWOULDBLOCK {
+                    var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    let waitMs = closing ? max(1, min(100, Int32((deadline - now) / 1_000_000))) : 100
+                    if poll(&pfd, 1, waitMs) < 0 && errno != EINTR { disconnect() }
+                    continue
+                }
+                if code == EINTR { continue }
                 logger.debug("Kronos connection lost", metadata: ["error": "\(String(cString: strerror(code)))"])
                 disconnect()
                 nextAttempt = KronosSocket.now()  // once at once; then backoff
@@ -363,8 +455,8 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
             batch.written += n
             lastActivity = KronosSocket.now()
             var completed: UInt64 = 0
-            while batch.done < batch.ends.count && batch.ends[batch.done] <= batch.written {
-                batch.done += 1
+            while batch.remaining > 0 && batch.lines.ends[batch.lines.first] <= batch.written {
+                batch.lines.first += 1
                 completed += 1
             }
             if completed > 0 {
@@ -377,10 +469,8 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
 
         if fd >= 0 { close(fd) }
         condition.lock()
-        counters.undelivered += UInt64(batch.remaining + count)
+        counters.undelivered += UInt64(batch.remaining + queue.removeAll())
         counters.inFlight = 0
-        for i in 0..<count { ring[(head + i) % ring.count] = [] }
-        count = 0
         finished = true
         condition.broadcast()
         condition.unlock()

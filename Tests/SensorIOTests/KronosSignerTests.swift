@@ -1,7 +1,9 @@
+import Crypto
 import Foundation
 import SensorCore
-import SensorIO
 import Testing
+
+@testable import SensorIO
 
 @Suite("Kronos line signing")
 struct KronosSignerTests {
@@ -17,6 +19,53 @@ struct KronosSignerTests {
     ])
     func rfc4231Vectors(key: [UInt8], message: [UInt8], expected: String) {
         #expect(KronosSigner.signature(of: message, key: KronosKey(bytes: key)) == expected)
+        // The keyed-once HMAC the signer uses, twice on the same state: the first use must not
+        // change what the second sees.
+        let keyed = KeyedHMAC(key: key)
+        for _ in 0..<2 {
+            let mac = message.withUnsafeBytes { keyed.authenticationCode(for: $0) }
+            #expect(mac.map { String(format: "%02x", $0) }.joined() == expected)
+        }
+    }
+
+    /// Keys shorter than, equal to and longer than the 64-byte block (hashed first), messages
+    /// around the block and padding boundaries: the same MAC as swift-crypto's `HMAC`.
+    @Test func keyedHMACMatchesSwiftCrypto() {
+        for keyLength in [1, 20, 63, 64, 65, 200] {
+            let key = (0..<keyLength).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            let keyed = KeyedHMAC(key: key)
+            for messageLength in [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1_000] {
+                let message = (0..<messageLength).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+                let ours = message.withUnsafeBytes { keyed.authenticationCode(for: $0) }
+                let theirs = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key))
+                #expect(Array(ours) == Array(theirs), "key \(keyLength) B, message \(messageLength) B")
+            }
+        }
+    }
+
+    /// One signer, many lines, some of them twice, from two threads at once: each line carries
+    /// the MAC a fresh `HMAC` computes for its JSON, so the shared keyed state is never changed.
+    @Test func reusedSignerSignsEveryLineAsAFreshHMAC() {
+        let key = KronosKey(bytes: Array("a shared Kronos key".utf8))
+        let signer = KronosSigner(encoder: FrameEncoder(), key: key)
+        let frames = (0..<200).map { KronosTest.frame($0 % 150) }
+        let results = UnsafeMutableBufferPointer<[UInt8]>.allocate(capacity: 2 * frames.count)
+        results.initialize(repeating: [])
+        defer { results.deallocate() }
+        let base = UncheckedSendable(results)
+        DispatchQueue.concurrentPerform(iterations: 2) { half in
+            var out: [UInt8] = []
+            for (i, frame) in frames.enumerated() {
+                out.removeAll(keepingCapacity: true)
+                signer.appendLine(frame, to: &out)
+                base.value[half * frames.count + i] = out
+            }
+        }
+        for (i, frame) in frames.enumerated() {
+            let json = FrameEncoder().string(frame)
+            let expected = Array((KronosSigner.signature(of: Array(json.utf8), key: key) + ":" + json + "\n").utf8)
+            #expect(results[i] == expected && results[frames.count + i] == expected, "line \(i)")
+        }
     }
 
     @Test func unsignedLineIsTheCompactJSONAndANewline() {
@@ -44,4 +93,10 @@ struct KronosSignerTests {
         #expect(KronosSigner.verify(tampered[...], key: key) == nil)
         #expect(KronosSigner.verify(Array(json.utf8)[...], key: key) == nil)
     }
+}
+
+/// Hands a value to `concurrentPerform` (each iteration writes its own slots).
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

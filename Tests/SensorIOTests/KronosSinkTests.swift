@@ -37,6 +37,24 @@ struct KronosSinkTests {
         #expect(lines == (0..<2_000).map { FrameEncoder().string(KronosTest.frame($0)) })
     }
 
+    @Test func smallBatchesAndPartialWritesKeepLinesWholeAndInOrder() throws {
+        // The smallest batch (8192 bytes, about 50 lines), a small send buffer and a reader that
+        // takes 700 bytes at a time: many queue buffers, and sends that stop mid-line.
+        let listener = try KronosTestListener(path: socketPath, readChunk: 700)
+        defer { listener.stop() }
+        let key = KronosKey(bytes: Array("Jefe".utf8))
+        let sink = KronosTest.sink(socketPath, key: key, batchBytes: 8192, sendBufferBytes: 4096)
+        for i in 0..<3_000 { sink.write(KronosTest.frame(i)) }
+        sink.flush()
+        sink.finish(timeout: 10)
+        let c = sink.snapshot()
+        #expect(c.produced == 3_000 && c.sent == 3_000 && c.dropped == 0 && c.undelivered == 0)
+        #expect(KronosTest.wait(3) { listener.allLines.count == 3_000 })
+        let lines = listener.allLines
+        #expect(lines.allSatisfy { KronosSigner.verify(Array($0.utf8)[...], key: key) != nil })
+        #expect(sequences(listener.snapshot[0]) == Array(0..<3_000))
+    }
+
     @Test func deliveryBeginsWhenKronosAppears() throws {
         let sink = KronosTest.sink(socketPath)
         for i in 0..<100 { sink.write(KronosTest.frame(i)) }

@@ -51,12 +51,12 @@ enum KronosTest {
 
     static func sink(
         _ path: String, key: KronosKey? = nil, queueFrames: Int = 65_536,
-        maximumQuietConnection: Double? = 4, sendBufferBytes: Int32? = nil
+        maximumQuietConnection: Double? = 4, batchBytes: Int = 64 * 1024, sendBufferBytes: Int32? = nil
     ) -> KronosSink {
         KronosSink(
             configuration: KronosSinkConfiguration(
                 socketPath: path, queueFrames: queueFrames, maximumQuietConnection: maximumQuietConnection,
-                sendBufferBytes: sendBufferBytes),
+                batchBytes: batchBytes, sendBufferBytes: sendBufferBytes),
             signer: KronosSigner(encoder: FrameEncoder(), key: key), logger: logger)
     }
 
