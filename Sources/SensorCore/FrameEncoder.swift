@@ -89,13 +89,27 @@ public struct FrameEncoder: Sendable {
 
     /// `seconds.description`: Swift's shortest text that reads back as the same Double (Python
     /// prints the same). The common case skips the general algorithm: a whole number of
-    /// microseconds, 0.0001 s or more, whose shortest text is those microseconds' own digits
-    /// (two decimals of at most 15 significant digits are never the same Double, so no shorter
-    /// text reads back as this value).
+    /// microseconds, whose shortest text is those microseconds' own digits (two decimals of at
+    /// most 15 significant digits are never the same Double, so no shorter text reads back as
+    /// this value): `0.004211`, `12.0`, and below 0.0001 s in exponent form, `7e-06`, `2.5e-05`.
     private func writeDuration(_ seconds: Double, to w: inout ByteWriter) {
         let micros = (seconds * 1_000_000).rounded()
-        if micros >= 100, micros < 1e15, Double(Int64(micros)) / 1_000_000 == seconds {
+        if micros >= 1, micros < 1e15, Double(Int64(micros)) / 1_000_000 == seconds {
             let n = UInt64(micros)
+            if n < 10 {
+                w.writeDecimal(n)
+                w.write("e-06")
+                return
+            }
+            if n < 100 {
+                w.writeDecimal(n / 10)
+                if n % 10 != 0 {
+                    w.write(UInt8(ascii: "."))
+                    w.writeDecimal(n % 10)
+                }
+                w.write("e-05")
+                return
+            }
             w.writeDecimal(n / 1_000_000)
             w.write(UInt8(ascii: "."))
             var fraction = n % 1_000_000

@@ -15,10 +15,12 @@ public final class PcapSource {
     public let path: String
     public let linkType: PacketParser.LinkType
     private var handle: OpaquePointer?
-    /// The stdio buffer under libpcap's FILE: 1 MiB instead of 4 KiB, so a large capture takes a
-    /// read system call per megabyte, not per page. Freed after `pcap_close`.
+    /// The stdio buffer under libpcap's FILE: 64 KiB instead of 4 KiB, so a large capture takes
+    /// a sixteenth of the read system calls, while what was read is still in the L2 cache when
+    /// the parser gets to it (1 MiB was slower: the copy and the parse both went to memory).
+    /// Freed after `pcap_close`.
     private var readBuffer: UnsafeMutableRawPointer?
-    private static let readBufferBytes = 1 << 20
+    private static let readBufferBytes = 64 << 10
 
     /// Records read from the file so far (IP or not).
     public private(set) var packetsRead: UInt64 = 0

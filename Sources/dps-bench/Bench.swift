@@ -77,14 +77,18 @@ struct Bench: ParsableCommand {
             try DatapathBench(dps: dpsPath, rounds: rounds ?? (tiny ? 1 : 5), seconds: seconds ?? (tiny ? 0.5 : 3))
                 .measure(into: report)
         }
-        attempt("pipeline") { PipelineBench.measure(records: tiny ? 100_000 : 5_000_000, into: report) }
+        attempt("pipeline") {
+            PipelineBench.measure(records: tiny ? 100_000 : 5_000_000, rounds: tiny ? 1 : 3, into: report)
+        }
         attempt("offline") {
             try OfflineBench.measure(
                 dps: dpsPath, pcaps: pcapDirectory, packets: tiny ? 20_000 : 3_000_000, into: report)
         }
         attempt("memory") { try MemoryBench.measure(flows: tiny ? 20_000 : 1_000_000, into: report) }
         attempt("kronos") {
-            try KronosBench.measure(frames: tiny ? 20_000 : 1_000_000, signedFrames: tiny ? 10_000 : 300_000, into: report)
+            try KronosBench.measure(
+                frames: tiny ? 20_000 : 1_000_000, signedFrames: tiny ? 10_000 : 300_000, rounds: tiny ? 1 : 3,
+                into: report)
         }
 
         if json == "-" {
