@@ -67,7 +67,8 @@ let package = Package(
                 "SensorCore", "SensorIO", "SensorKernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["run.sh"]
         ),
         // Build tool: compiles bpf/*.bpf.c with the toolchain's clang and embeds the object.
         .executableTarget(name: "BPFEmbed", path: "Sources/BPFEmbed"),
@@ -79,12 +80,16 @@ let package = Package(
         // Hand-built packets shared by the test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore", "TestSupport"]),
-        .testTarget(name: "SensorIOTests", dependencies: ["SensorIO", "SensorCore"]),
+        .testTarget(
+            name: "SensorIOTests",
+            dependencies: ["SensorIO", "SensorCore", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(
             name: "SensorKernelTests",
             dependencies: [
                 "SensorKernel", "SensorCore", "SensorIO", "CSensorABI", "CLibbpf", "dps", "TestSupport",
-            ]
+            ],
+            exclude: ["Support/traffic.py"]  // run by path by the tests, not a resource
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -23,7 +23,7 @@ public enum Capabilities {
         defer { fclose(file) }
         var line = [CChar](repeating: 0, count: 256)
         while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(cString: line)
+            let text = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             if text.hasPrefix("CapEff:") {
                 return UInt64(String(text.dropFirst(7).filter { !$0.isWhitespace }), radix: 16)
             }

@@ -207,7 +207,7 @@ public final class KernelSensor {
             }
             var line = [CChar](repeating: 0, count: 65536)
             _ = vsnprintf(&line, line.count, format, arguments)
-            var text = String(cString: line)
+            var text = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             while text.last == "\n" { text.removeLast() }
             logger.debug("libbpf: \(text)")
             return 0

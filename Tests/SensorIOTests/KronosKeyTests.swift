@@ -12,7 +12,7 @@ struct KronosKeyTests {
 
     func write(_ name: String, _ text: String, mode: mode_t) -> String {
         let path = dir.file(name)
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)))
         chmod(path, mode)
         return path
     }
@@ -65,7 +65,7 @@ struct KronosKeyTests {
         #expect(try KronosKey.resolve(explicitPath: nil, environment: environment) == nil)
         #expect(try KronosKey.resolve(explicitPath: nil, environment: [:]) == nil)
         let path = credentials.file(KronosKey.credentialName)
-        FileManager.default.createFile(atPath: path, contents: Data("from-systemd\n".utf8))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("from-systemd\n".utf8)))
         chmod(path, 0o400)
         let found = try #require(try KronosKey.resolve(explicitPath: nil, environment: environment))
         #expect(found.bytes == Array("from-systemd".utf8))
