@@ -65,6 +65,12 @@ struct FlowIndexTests {
         #expect(a.hash(seed: seed) != a.hash(seed: FlowHashSeed.random()))
     }
 
+    @Test("a flow's entry and key stay small (the memory target is 400 bytes per flow)")
+    func entrySize() {
+        #expect(MemoryLayout<FlowKey>.stride == 48)
+        #expect(MemoryLayout<FlowEntry>.stride == 136)
+    }
+
     @Test("the pool keeps up to 128 bytes per cell and reuses released cells")
     func pool() {
         var pool = PayloadPool()
