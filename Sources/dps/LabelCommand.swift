@@ -61,26 +61,16 @@ struct LabelCommand: AsyncParsableCommand {
     @Flag(help: "Stop at the first bad NDJSON line or damaged pcap instead of skipping it.")
     var strict = false
 
-    @Flag(help: "Add packets_in/out, first_seen, last_seen, tcp_flags, end_reason, interface.")
-    var extended = false
+    @OptionGroup var flow: FlowOptions
 
-    @Option(help: "Seconds without packets after which a flow ends (pcap, live).")
-    var idleTimeout: Double = 10
+    /// What the shared options give; `options` fills in the defaults.
+    private var settings: RunSettings {
+        var settings = RunSettings()
+        flow.apply(to: &settings)
+        return settings
+    }
 
-    @Option(help: "Seconds after which a long flow emits a frame and goes on (pcap, live).")
-    var activeTimeout: Double = 60
-
-    @Option(help: "Most flows held at once (pcap, live).")
-    var maxFlows: Int = 262_144
-
-    @Flag(help: "Live: watch ingress only.")
-    var noEgress = false
-
-    @Option(help: "Live: ring buffer size in bytes (a power of two, at least 4096).")
-    var ringBytes: UInt32 = 8 << 20
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    private var options: RunOptions { RunOptions(settings) }
 
     /// Bad-input messages written to stderr per run; the rest are only counted.
     static let maxReportedErrors = 100
@@ -97,21 +87,18 @@ struct LabelCommand: AsyncParsableCommand {
             try Seconds.validate(duration, "--duration")
         }
         guard !unmatched.isEmpty else { throw ValidationError("--unmatched needs skip or a label") }
-        try Seconds.validate(idleTimeout, "--idle-timeout")
-        try Seconds.validate(activeTimeout, "--active-timeout")
-        if extended && !ndjsonFiles.isEmpty {
+        if let problem = settings.firstProblem() {
+            throw ValidationError("\(problem.setting.flag): \(problem.message)")
+        }
+        if flow.extended == true && !ndjsonFiles.isEmpty {
             throw ValidationError(
                 "--extended needs packet-level input (--pcap, --interface): NDJSON frames do not carry those fields")
-        }
-        guard maxFlows > 0 else { throw ValidationError("--max-flows must be above 0") }
-        guard ringBytes >= 4096, ringBytes & (ringBytes - 1) == 0 else {
-            throw ValidationError("--ring-bytes must be a power of two, at least 4096")
         }
     }
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let logger = Logs.bootstrap(level: logLevel)
+        let logger = Logs.bootstrap(level: options.logLevel)
 
         // The rules come first: a bad rules file stops everything before any work.
         var ruleSet = RuleSet.defaults
@@ -132,7 +119,7 @@ struct LabelCommand: AsyncParsableCommand {
         }
 
         let writer: LineWriter
-        let encoder = FrameEncoder(extended: extended)
+        let encoder = FrameEncoder(extended: options.extended)
         if out == "-" {
             writer = LineWriter(fd: STDOUT_FILENO, encoder: encoder, logger: logger)
         } else {
@@ -166,8 +153,8 @@ struct LabelCommand: AsyncParsableCommand {
     private func table(for sink: LabelingSink, interfaceName: @escaping (UInt32) -> String = { _ in "" }) -> FlowTable {
         FlowTable(
             configuration: FlowTableConfiguration(
-                idleTimeout: Seconds.nanoseconds(idleTimeout), activeTimeout: Seconds.nanoseconds(activeTimeout),
-                maxFlows: maxFlows),
+                idleTimeout: Seconds.nanoseconds(options.idleTimeout),
+                activeTimeout: Seconds.nanoseconds(options.activeTimeout), maxFlows: options.maxFlows),
             interfaceName: interfaceName,
             emit: { sink.write($0) })
     }
@@ -228,7 +215,8 @@ struct LabelCommand: AsyncParsableCommand {
     /// whether any file was damaged or unreadable.
     private func labelPcaps(into sink: LabelingSink, logger: Logger) -> Bool {
         let configuration = FlowTableConfiguration(
-            idleTimeout: Seconds.nanoseconds(idleTimeout), activeTimeout: Seconds.nanoseconds(activeTimeout), maxFlows: maxFlows)
+            idleTimeout: Seconds.nanoseconds(options.idleTimeout),
+            activeTimeout: Seconds.nanoseconds(options.activeTimeout), maxFlows: options.maxFlows)
         var failed = false
         for path in pcapFiles {
             let stats: CaptureLabelingStats
@@ -265,7 +253,7 @@ struct LabelCommand: AsyncParsableCommand {
         EarlySignals.install()
         do {
             sensor = try KernelSensor(
-                interfaces: interfaces, egress: !noEgress, ringBytes: ringBytes, logger: logger
+                interfaces: interfaces, egress: options.egress, ringBytes: options.ringBytes, logger: logger
             ) { event, snapshot in
                 flows.ingest(event, snapshot: snapshot)
             }
@@ -276,7 +264,7 @@ struct LabelCommand: AsyncParsableCommand {
         logger.info(
             "capturing for labeling",
             metadata: [
-                "interfaces": "\(interfaces.joined(separator: ","))", "egress": "\(!noEgress)",
+                "interfaces": "\(interfaces.joined(separator: ","))", "egress": "\(options.egress)",
                 "duration": "\(duration.map { "\($0)s" } ?? "until SIGINT/SIGTERM")",
             ])
         let loop = CaptureLoop(sensor: sensor, table: flows, sink: sink, statsInterval: 60, drainTimeout: 0, logger: logger)

@@ -61,31 +61,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds to keep delivering queued frames to Kronos at shutdown (default: 2).", valueName: "seconds"))
     var drainTimeout: Double?
 
-    @Flag(
-        inversion: .prefixedNo,
-        help: "Add packets_in/out, first_seen, last_seen, tcp_flags, end_reason, interface (default: off).")
-    var extended: Bool?
-
-    @Option(help: ArgumentHelp("Seconds without packets after which a flow ends (default: 10).", valueName: "seconds"))
-    var idleTimeout: Double?
-
-    @Option(help: ArgumentHelp("Seconds after which a long flow emits a frame and goes on (default: 60).", valueName: "seconds"))
-    var activeTimeout: Double?
-
-    @Option(help: ArgumentHelp("Most flows held at once; the longest idle is emitted early beyond it (default: 262144).", valueName: "n"))
-    var maxFlows: Int?
-
-    @Flag(inversion: .prefixedNo, help: "Watch egress as well as ingress (default: on).")
-    var egress: Bool?
-
     @Option(help: ArgumentHelp("Seconds between stats lines on stderr (default: 60).", valueName: "seconds"))
     var statsInterval: Double?
 
-    @Option(help: ArgumentHelp("Ring buffer size in bytes, a power of two, at least 4096 (default: 8388608).", valueName: "bytes"))
-    var ringBytes: UInt32?
-
-    @Option(help: ArgumentHelp("Log level (default: info).", valueName: "level"))
-    var logLevel: Logger.Level?
+    @OptionGroup var flow: FlowOptions
 
     /// What the command line gives, nil where it is silent.
     var commandLineSettings: RunSettings {
@@ -96,14 +75,8 @@ struct RunCommand: AsyncParsableCommand {
         settings.hmacKeyFile = hmacKeyFile
         settings.queueFrames = queueFrames
         settings.drainTimeout = drainTimeout
-        settings.extended = extended
-        settings.idleTimeout = idleTimeout
-        settings.activeTimeout = activeTimeout
-        settings.maxFlows = maxFlows
-        settings.egress = egress
         settings.statsInterval = statsInterval
-        settings.ringBytes = ringBytes
-        settings.logLevel = logLevel
+        flow.apply(to: &settings)
         return settings
     }
 
