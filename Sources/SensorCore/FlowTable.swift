@@ -60,7 +60,7 @@ public final class FlowTable {
     private let emit: (FlowFrame) -> Void
     private let interfaceName: (UInt32) -> String
     private var interfaceNames: [UInt32: String] = [:]
-    private var lastInterface: (index: UInt32, name: String) = (.max, "")
+    private var lastInterface: (index: UInt32, name: String)?
 
     // The hot path touches these a dozen times per packet; dynamic exclusivity checks on them
     // were a fifth of its time. One thread owns the table and `emit` is never called inside an
@@ -334,7 +334,7 @@ public final class FlowTable {
     }
 
     private func name(of interface: UInt32) -> String {
-        if interface == lastInterface.index { return lastInterface.name }
+        if let lastInterface, lastInterface.index == interface { return lastInterface.name }
         let name: String
         if let known = interfaceNames[interface] {
             name = known

@@ -406,8 +406,11 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
                 condition.unlock()
             }
             let now = KronosSocket.now()
+            let drainDeadline = self.drainDeadline()
             let midLine = batch.written != batch.lineStart
-            if closingDeadlinePassed(now, midLine: midLine) {
+            // A line already partly written gets a short grace past the drain deadline, so that
+            // Kronos is not left with half a line.
+            if let drainDeadline, now >= drainDeadline &+ (midLine ? Self.midLineGrace : 0) {
                 if midLine { logger.warning("shutdown drain timed out in the middle of a Kronos line") }
                 break
             }
@@ -442,8 +445,8 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
                 let code = errno
                 if code == EAGAIN || code == EWOULDBLOCK {
                     var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                    let waitMs = closing ? max(1, min(100, Int32((deadline - now) / 1_000_000))) : 100
-                    if poll(&pfd, 1, waitMs) < 0 && errno != EINTR { disconnect() }
+                    let waitMs = drainDeadline.map { max(1, min(100, ($0 - now) / 1_000_000)) } ?? 100
+                    if poll(&pfd, 1, Int32(waitMs)) < 0 && errno != EINTR { disconnect() }
                     continue
                 }
                 if code == EINTR { continue }
@@ -476,12 +479,12 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
         condition.unlock()
     }
 
-    /// A line already partly written gets a short grace past the drain deadline, so that Kronos
-    /// is not left with half a line.
-    private func closingDeadlinePassed(_ now: Int64, midLine: Bool) -> Bool {
+    /// The shutdown drain's deadline once `finish` has started it, read under the lock (the
+    /// writer must not read `closing` or `deadline` bare: `finish` sets them from another thread).
+    private func drainDeadline() -> Int64? {
         condition.lock()
         defer { condition.unlock() }
-        return closing && now >= deadline &+ (midLine ? Self.midLineGrace : 0)
+        return closing ? deadline : nil
     }
 
     static let midLineGrace: Int64 = 200_000_000

@@ -43,17 +43,25 @@ public final class PcapSource {
     public init(path: String) throws {
         self.path = path
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
-        guard let file = fopen(path, "rb") else {
-            throw PcapError(path: path, reason: String(cString: strerror(errno)))
+        let precision = UInt32(PCAP_TSTAMP_PRECISION_NANO)
+        var readBuffer: UnsafeMutableRawPointer?
+        let opened: OpaquePointer?
+        if path == "-" {
+            // Standard input, as libpcap reads "-"; it keeps stdio's own buffer.
+            opened = pcap_open_offline_with_tstamp_precision(path, precision, &errorBuffer)
+        } else {
+            guard let file = fopen(path, "rb") else {
+                throw PcapError(path: path, reason: String(cString: strerror(errno)))
+            }
+            readBuffer = malloc(Self.readBufferBytes)
+            setvbuf(file, readBuffer, _IOFBF, Self.readBufferBytes)
+            opened = pcap_fopen_offline_with_tstamp_precision(file, precision, &errorBuffer)
+            if opened == nil {
+                fclose(file)  // libpcap leaves the FILE to its caller when it refuses it
+                free(readBuffer)
+            }
         }
-        let readBuffer = malloc(Self.readBufferBytes)
-        setvbuf(file, readBuffer, _IOFBF, Self.readBufferBytes)
-        guard
-            let handle = pcap_fopen_offline_with_tstamp_precision(
-                file, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
-        else {
-            fclose(file)
-            free(readBuffer)
+        guard let handle = opened else {
             throw PcapError(
                 path: path, reason: errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
         }

@@ -125,6 +125,8 @@ struct LabelCommandTests {
         #expect(dir.read("1.ndjson") == second.out)
         #expect(second.out.split(separator: "\n").count == 24)
         #expect(first.err.contains("bittorrent=24"))
+        let piped = try sh(["/bin/sh", "-c", "exec \"$0\" label --pcap - --out - < \"$1\"", TestPaths.dps, capture])
+        #expect(piped.status == 0 && piped.out == second.out, "--pcap - reads standard input: \(piped.err)")
 
         let bytes = try Data(contentsOf: URL(fileURLWithPath: capture))
         try bytes.prefix(bytes.count / 2).write(to: dir.url.appending(path: "cut.pcap"))
