@@ -82,8 +82,8 @@ struct Bench: ParsableCommand {
                 frames: tiny ? 20_000 : 1_000_000, signedFrames: tiny ? 10_000 : 300_000, rounds: tiny ? 1 : 3,
                 into: report)
         }
-        // Last: tearing its namespaces down keeps the kernel busy for a while after it returns,
-        // which slowed whatever measure came next by up to a third.
+        // Last: the kernel tears deleted namespaces down in the background, after this returns;
+        // the CPU measures should not share the machine with that.
         attempt("datapath") {
             guard ProcessInfo.processInfo.userName == "root" else { throw BenchError("needs root (namespaces, TC hooks)") }
             guard FileManager.default.isExecutableFile(atPath: dpsPath) else {
