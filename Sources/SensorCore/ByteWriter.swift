@@ -43,6 +43,14 @@ struct ByteWriter {
         cursor += bytes.count
     }
 
+    /// A string's UTF-8 bytes, unescaped (raw values, a number's text). Named apart from
+    /// `write(_: StaticString)`, which string literals must keep choosing.
+    @inline(__always)
+    mutating func writeUTF8(_ text: String) {
+        var text = text
+        text.withUTF8 { write(UnsafeRawBufferPointer($0)) }
+    }
+
     /// "00" "01" … "99": two digits per division.
     private static let digitPairs: StaticString = """
         00010203040506070809101112131415161718192021222324252627282930313233343536373839\

@@ -60,7 +60,6 @@ public final class FlowTable {
     private let emit: (FlowFrame) -> Void
     private let interfaceName: (UInt32) -> String
     private var interfaceNames: [UInt32: String] = [:]
-    private var lastInterface: (index: UInt32, name: String)?
 
     // The hot path touches these a dozen times per packet; dynamic exclusivity checks on them
     // were a fifth of its time. One thread owns the table and `emit` is never called inside an
@@ -116,19 +115,19 @@ public final class FlowTable {
 
         let slot: Int32
         if let existing = index.find(hash, matches: { entries[$0].key == key }) {
-            switch entries[Int(existing)].state {
+            switch entries[existing].state {
             case .open:
                 break
             case .closing where !opensConnection:
                 break
             case .closing:
-                finish(existing, reason: entries[Int(existing)].closeReason)
+                finish(existing, reason: entries[existing].closeReason)
                 restart(existing, event: event, side: side, at: now)
             case .closed where opensConnection:
                 restart(existing, event: event, side: side, at: now)
             case .closed:
                 stats.trailingPackets &+= 1
-                entries[Int(existing)].lastActivity = now
+                entries[existing].lastActivity = now
                 byActivity.moveToBack(existing)
                 return
             }
@@ -148,19 +147,19 @@ public final class FlowTable {
         while let (slot, deadline, list) = nextDeadline(), deadline <= clock {
             switch list {
             case .close:
-                finish(slot, reason: entries[Int(slot)].closeReason)
+                finish(slot, reason: entries[slot].closeReason)
             case .period:
-                if entries[Int(slot)].hasPackets {
+                if entries[slot].hasPackets {
                     emitFrame(slot, reason: .active)
-                    entries[Int(slot)].startPeriod(at: deadline)
+                    entries[slot].startPeriod(at: deadline)
                 } else {
-                    entries[Int(slot)].periodStart = deadline
+                    entries[slot].periodStart = deadline
                 }
                 byPeriod.moveToBack(slot)
             case .activity:
-                switch entries[Int(slot)].state {
-                case .open: if entries[Int(slot)].hasPackets { emitFrame(slot, reason: .idle) }
-                case .closing: emitFrame(slot, reason: entries[Int(slot)].closeReason)
+                switch entries[slot].state {
+                case .open: if entries[slot].hasPackets { emitFrame(slot, reason: .idle) }
+                case .closing: emitFrame(slot, reason: entries[slot].closeReason)
                 case .closed: break
                 }
                 release(slot)
@@ -193,11 +192,11 @@ public final class FlowTable {
     public func drain() {
         while !byClose.isEmpty {
             let slot = byClose.head
-            finish(slot, reason: entries[Int(slot)].closeReason)
+            finish(slot, reason: entries[slot].closeReason)
         }
         while !byActivity.isEmpty {
             let slot = byActivity.head
-            if entries[Int(slot)].state == .open, entries[Int(slot)].hasPackets {
+            if entries[slot].state == .open, entries[slot].hasPackets {
                 emitFrame(slot, reason: .shutdown)
             }
             release(slot)
@@ -211,9 +210,9 @@ public final class FlowTable {
     {
         if index.count >= configuration.maxFlows, !byActivity.isEmpty {
             let victim = byActivity.head
-            switch entries[Int(victim)].state {
-            case .open where entries[Int(victim)].hasPackets: emitFrame(victim, reason: .evicted)
-            case .closing: emitFrame(victim, reason: entries[Int(victim)].closeReason)  // it did close
+            switch entries[victim].state {
+            case .open where entries[victim].hasPackets: emitFrame(victim, reason: .evicted)
+            case .closing: emitFrame(victim, reason: entries[victim].closeReason)  // it did close
             default: break
             }
             release(victim)
@@ -238,7 +237,7 @@ public final class FlowTable {
     /// (Re)starts the slot as a new flow whose first packet is `event`.
     private func restart(_ slot: Int32, event: PacketEvent, side: UInt8, at now: Int64) {
         dropPayloads(slot)
-        let key = entries[Int(slot)].key
+        let key = entries[slot].key
         var entry = FlowEntry(key: key)
         entry.flowID = nextFlowID
         nextFlowID &+= 1
@@ -246,7 +245,7 @@ public final class FlowTable {
         entry.orientationFixed = event.transport == IPProtocolNumber.tcp && event.tcpFlags.contains(.syn)
         entry.periodStart = now
         entry.lastActivity = now
-        entries[Int(slot)] = entry
+        entries[slot] = entry
         expiryFloor = min(
             expiryFloor, now &+ min(configuration.idleTimeout, configuration.activeTimeout))
         stats.flowsCreated &+= 1
@@ -260,35 +259,34 @@ public final class FlowTable {
     private func update(
         _ slot: Int32, event: PacketEvent, side: UInt8, snapshot: UnsafeRawBufferPointer, at now: Int64
     ) {
-        let i = Int(slot)
         let flags = event.tcpFlags
-        entries[i].count(side: side, bytes: UInt64(event.payloadLength), at: now)
-        entries[i].flags.formUnion(flags)
-        if !snapshot.isEmpty, entries[i].sequence == 0, !entries[i].hasPayload(side: side) {
-            entries[i].keepPayload(side: side, payloads.store(snapshot))
+        entries[slot].count(side: side, bytes: UInt64(event.payloadLength), at: now)
+        entries[slot].flags.formUnion(flags)
+        if !snapshot.isEmpty, entries[slot].sequence == 0, !entries[slot].hasPayload(side: side) {
+            entries[slot].keepPayload(side: side, payloads.store(snapshot))
         }
         byActivity.moveToBack(slot)
 
         guard event.transport == IPProtocolNumber.tcp else { return }
-        if !entries[i].orientationFixed, entries[i].sequence == 0, flags.contains(.syn),
+        if !entries[slot].orientationFixed, entries[slot].sequence == 0, flags.contains(.syn),
             !flags.contains(.ack)
         {
-            entries[i].initiator = side
-            entries[i].orientationFixed = true
+            entries[slot].initiator = side
+            entries[slot].orientationFixed = true
         }
-        guard entries[i].state == .open else { return }
+        guard entries[slot].state == .open else { return }
         if flags.contains(.rst) {
             close(slot, reason: .rst, at: now)
         } else if flags.contains(.fin) {
-            entries[i].finSides |= 1 << side
-            if entries[i].finSides == 0b11 { close(slot, reason: .fin, at: now) }
+            entries[slot].finSides |= 1 << side
+            if entries[slot].finSides == 0b11 { close(slot, reason: .fin, at: now) }
         }
     }
 
     private func close(_ slot: Int32, reason: EndReason, at now: Int64) {
-        entries[Int(slot)].state = .closing
-        entries[Int(slot)].closeReason = reason
-        entries[Int(slot)].closeAt = now &+ configuration.closeLinger
+        entries[slot].state = .closing
+        entries[slot].closeReason = reason
+        entries[slot].closeAt = now &+ configuration.closeLinger
         expiryFloor = min(expiryFloor, now &+ configuration.closeLinger)
         byPeriod.remove(slot)
         byClose.append(slot)
@@ -297,9 +295,9 @@ public final class FlowTable {
     /// Emits a closing connection's frame; the slot stays as a tombstone that absorbs trailing
     /// packets until it has been idle for `idleTimeout`.
     private func finish(_ slot: Int32, reason: EndReason) {
-        if entries[Int(slot)].hasPackets { emitFrame(slot, reason: reason) }
+        if entries[slot].hasPackets { emitFrame(slot, reason: reason) }
         dropPayloads(slot)
-        entries[Int(slot)].becomeTombstone()
+        entries[slot].becomeTombstone()
         byClose.remove(slot)
         byPeriod.remove(slot)
     }
@@ -310,7 +308,7 @@ public final class FlowTable {
         byActivity.remove(slot)
         byPeriod.remove(slot)
         byClose.remove(slot)
-        entries[Int(slot)].becomeTombstone()
+        entries[slot].becomeTombstone()
         freeSlots.append(slot)
     }
 
@@ -334,15 +332,9 @@ public final class FlowTable {
     }
 
     private func name(of interface: UInt32) -> String {
-        if let lastInterface, lastInterface.index == interface { return lastInterface.name }
-        let name: String
-        if let known = interfaceNames[interface] {
-            name = known
-        } else {
-            name = interfaceName(interface)
-            interfaceNames[interface] = name
-        }
-        lastInterface = (interface, name)
+        if let known = interfaceNames[interface] { return known }
+        let name = interfaceName(interface)
+        interfaceNames[interface] = name
         return name
     }
 }

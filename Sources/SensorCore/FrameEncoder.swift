@@ -38,11 +38,7 @@ public struct FrameEncoder: Sendable {
         w.write(#","dst_port":"#)
         w.writeDecimal(UInt64(frame.destinationPort))
         w.write(#","protocol":""#)
-        switch frame.transport {
-        case .tcp: w.write("TCP")
-        case .udp: w.write("UDP")
-        case .other: w.write("OTHER")
-        }
+        w.writeUTF8(frame.transport.rawValue)
         w.write(#"","bytes_in":"#)
         w.writeDecimal(frame.bytesIn)
         w.write(#","bytes_out":"#)
@@ -69,14 +65,7 @@ public struct FrameEncoder: Sendable {
             w.write(#","tcp_flags":""#)
             writeFlagLetters(frame.tcpFlags, to: &w)
             w.write(#"","end_reason":""#)
-            switch frame.endReason {
-            case .fin: w.write("fin")
-            case .rst: w.write("rst")
-            case .idle: w.write("idle")
-            case .active: w.write("active")
-            case .evicted: w.write("evicted")
-            case .shutdown: w.write("shutdown")
-            }
+            w.writeUTF8(frame.endReason.rawValue)
             w.write(#"","interface":"#)
             writeString(frame.interface, to: &w)
         }
@@ -125,8 +114,7 @@ public struct FrameEncoder: Sendable {
             }
             return
         }
-        var text = seconds.description
-        text.withUTF8 { w.write(UnsafeRawBufferPointer($0)) }
+        w.writeUTF8(seconds.description)
     }
 
     /// Epoch microseconds as seconds with six decimals: `1764072000.004211`.

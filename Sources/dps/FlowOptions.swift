@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import SensorCore
 import SensorIO
 
 /// The flow-table, capture and output options `dps run` and `dps label` share. Optional, so that
@@ -55,5 +56,14 @@ struct FlowOptions: ParsableArguments {
         settings.egress = egress ?? settings.egress
         settings.ringBytes = ringBytes ?? settings.ringBytes
         settings.logLevel = logLevel ?? settings.logLevel
+    }
+}
+
+extension RunOptions {
+    /// The flow table these options describe.
+    var flowTable: FlowTableConfiguration {
+        FlowTableConfiguration(
+            idleTimeout: Seconds.nanoseconds(idleTimeout), activeTimeout: Seconds.nanoseconds(activeTimeout),
+            maxFlows: maxFlows)
     }
 }

@@ -150,13 +150,8 @@ struct LabelCommand: AsyncParsableCommand {
         if failed { throw ExitCode.failure }
     }
 
-    private func table(for sink: LabelingSink, interfaceName: @escaping (UInt32) -> String = { _ in "" }) -> FlowTable {
-        FlowTable(
-            configuration: FlowTableConfiguration(
-                idleTimeout: Seconds.nanoseconds(options.idleTimeout),
-                activeTimeout: Seconds.nanoseconds(options.activeTimeout), maxFlows: options.maxFlows),
-            interfaceName: interfaceName,
-            emit: { sink.write($0) })
+    private func table(for sink: LabelingSink, interfaceName: @escaping (UInt32) -> String) -> FlowTable {
+        FlowTable(configuration: options.flowTable, interfaceName: interfaceName, emit: { sink.write($0) })
     }
 
     // MARK: - NDJSON
@@ -214,9 +209,7 @@ struct LabelCommand: AsyncParsableCommand {
     /// at the end of the file, or at damage (then the error names the file and packet). Returns
     /// whether any file was damaged or unreadable.
     private func labelPcaps(into sink: LabelingSink, logger: Logger) -> Bool {
-        let configuration = FlowTableConfiguration(
-            idleTimeout: Seconds.nanoseconds(options.idleTimeout),
-            activeTimeout: Seconds.nanoseconds(options.activeTimeout), maxFlows: options.maxFlows)
+        let configuration = options.flowTable
         var failed = false
         for path in pcapFiles {
             let stats: CaptureLabelingStats

@@ -151,9 +151,7 @@ struct RunCommand: AsyncParsableCommand {
                 signer: KronosSigner(encoder: encoder, key: key), logger: logger)
         }
         let table = FlowTable(
-            configuration: FlowTableConfiguration(
-                idleTimeout: Seconds.nanoseconds(options.idleTimeout), activeTimeout: Seconds.nanoseconds(options.activeTimeout),
-                maxFlows: options.maxFlows),
+            configuration: options.flowTable,
             interfaceName: InterfaceNames.name(of:),
             emit: { sink.write($0) })
         let sensor: KernelSensor
