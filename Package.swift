@@ -89,7 +89,7 @@ let package = Package(
             dependencies: [
                 "SensorKernel", "SensorCore", "SensorIO", "CSensorABI", "CLibbpf", "dps", "TestSupport",
             ],
-            exclude: ["Support/traffic.py"]  // run by path by the tests, not a resource
+            exclude: ["Support/traffic.py", "Support/hooks.py"]  // run by path by the tests, not resources
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -79,6 +79,20 @@ static inline long CLibbpf_tc_query(int ifindex, int egress, __u32 handle, __u32
     return err < 0 ? err : (long)opts.prog_id;
 }
 
+/* tcx (Linux 6.6+), named here because the 6.1 UAPI headers and libbpf 1.1.2 do not know it yet:
+ * enum bpf_attach_type's BPF_TCX_INGRESS and BPF_TCX_EGRESS. */
+#define CLIBBPF_TCX_INGRESS 46
+#define CLIBBPF_TCX_EGRESS 47
+
+/* Attaches prog_fd to the interface's tcx hook as a BPF link, after what is there. Returns the link
+ * fd (closing it, or the process ending, detaches the program) or -errno; a kernel without tcx
+ * answers -EINVAL. */
+static inline int CLibbpf_tcx_attach(int ifindex, int egress, int prog_fd)
+{
+    int fd = bpf_link_create(prog_fd, ifindex, egress ? CLIBBPF_TCX_EGRESS : CLIBBPF_TCX_INGRESS, NULL);
+    return fd < 0 ? -errno : fd;
+}
+
 /* bpf_prog_test_run_opts on one packet: returns the program's return value or -errno. */
 static inline int CLibbpf_prog_test_run(int prog_fd, const void *packet, __u32 size)
 {

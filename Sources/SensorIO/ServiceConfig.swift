@@ -1,4 +1,5 @@
 import Logging
+import SensorCore
 import Yams
 
 #if canImport(Glibc)
@@ -19,6 +20,7 @@ public enum RunSetting: String, Sendable, CaseIterable {
     case egress
     case statsInterval = "stats_interval"
     case ringBytes = "ring_bytes"
+    case attach
     case logLevel = "log_level"
 
     /// The key in the config file.
@@ -53,6 +55,7 @@ public struct RunSettings: Sendable, Equatable {
     public var egress: Bool?
     public var statsInterval: Double?
     public var ringBytes: UInt32?
+    public var attach: HookMode?
     public var logLevel: Logger.Level?
 
     public init() {}
@@ -73,6 +76,7 @@ public struct RunSettings: Sendable, Equatable {
         merged.egress = other.egress ?? egress
         merged.statsInterval = other.statsInterval ?? statsInterval
         merged.ringBytes = other.ringBytes ?? ringBytes
+        merged.attach = other.attach ?? attach
         merged.logLevel = other.logLevel ?? logLevel
         return merged
     }
@@ -93,6 +97,7 @@ public struct RunSettings: Sendable, Equatable {
         case .egress: egress.map { "\($0)" }
         case .statsInterval: statsInterval.map { "\($0)" }
         case .ringBytes: ringBytes.map { "\($0)" }
+        case .attach: attach?.rawValue
         case .logLevel: logLevel.map { "\($0)" }
         }
     }
@@ -159,6 +164,7 @@ public struct RunOptions: Sendable, Equatable {
     public var egress = true
     public var statsInterval: Double = 60
     public var ringBytes: UInt32 = 8 << 20
+    public var attach = HookMode.auto
     public var logLevel: Logger.Level = .info
 
     public init() {}
@@ -177,6 +183,7 @@ public struct RunOptions: Sendable, Equatable {
         egress = settings.egress ?? egress
         statsInterval = settings.statsInterval ?? statsInterval
         ringBytes = settings.ringBytes ?? ringBytes
+        attach = settings.attach ?? attach
         logLevel = settings.logLevel ?? logLevel
     }
 
@@ -210,6 +217,7 @@ public struct RunOptions: Sendable, Equatable {
         compare(.egress, egress, other.egress) { "\($0)" }
         compare(.statsInterval, statsInterval, other.statsInterval) { "\($0)" }
         compare(.ringBytes, ringBytes, other.ringBytes) { "\($0)" }
+        compare(.attach, attach, other.attach) { $0.rawValue }
         compare(.logLevel, logLevel, other.logLevel) { "\($0)" }
         return result
     }
@@ -304,6 +312,13 @@ public enum ServiceConfig {
                     throw fail("must be a power of two from 4096 to 2147483648, got \(value)")
                 }
                 settings.ringBytes = bytes
+            case .attach:
+                let text = try string(valueNode, fail)
+                guard let mode = HookMode(rawValue: text) else {
+                    throw fail(
+                        "unknown mode \"\(text)\"; one of " + HookMode.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                settings.attach = mode
             case .logLevel:
                 let text = try string(valueNode, fail)
                 guard let level = Logger.Level(rawValue: text.lowercased()) else {

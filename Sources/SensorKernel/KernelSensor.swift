@@ -7,11 +7,13 @@ import SensorCore
 import Glibc
 #endif
 
-/// The loaded BPF programs, attached to TC ingress (and egress) of each interface, and the ring
-/// buffer they write to. Creating one attaches; `close()` (or deinit) removes every hook it made.
+/// The loaded BPF programs, attached to ingress (and egress) of each interface with tcx or TC
+/// (`HookMode`), and the ring buffer they write to. Creating one attaches; `close()` (or deinit)
+/// removes every hook it made.
 public final class KernelSensor {
-    /// Where our filters sit on the clsact hooks. Attaching replaces a filter at the same place,
-    /// which is how a hook left behind by a killed run is taken over and later removed.
+    /// Where our TC filters sit on the clsact hooks. Attaching with TC replaces a filter at the
+    /// same place, which is how a hook left behind by a killed run is taken over and later removed;
+    /// attaching with tcx removes such a filter first.
     public static let tcHandle: UInt32 = 0x6470
     public static let tcPriority: UInt32 = 1
 
@@ -21,11 +23,14 @@ public final class KernelSensor {
     }
 
     public let interfaces: [Interface]
+    /// How the hooks are attached: `.tcx` or `.tc`, never `.auto`.
+    public private(set) var mode: HookMode
     private let logger: Logger
     private var object: OpaquePointer?
     private var ring: OpaquePointer?
     private var countersFD: Int32 = -1
     private var attached: [(ifindex: Int32, egress: Bool)] = []
+    private var links: [Int32] = []
     private var createdClsact: [Int32] = []
     private var locks: [InterfaceLock] = []
     private var objectBytes: [UInt8]
@@ -36,9 +41,11 @@ public final class KernelSensor {
     /// with nothing left attached when any step fails.
     public init(
         interfaces names: [String], egress: Bool = true, ringBytes: UInt32 = 8 << 20,
-        logger: Logger, onPacket: @escaping (PacketEvent, UnsafeRawBufferPointer) -> Void
+        attach requested: HookMode = .auto, logger: Logger,
+        onPacket: @escaping (PacketEvent, UnsafeRawBufferPointer) -> Void
     ) throws {
         self.logger = logger
+        mode = requested
         var resolved: [Interface] = []
         for name in names {
             let index = if_nametoindex(name)
@@ -99,23 +106,48 @@ public final class KernelSensor {
     }
 
     private func attach(_ ifindex: Int32, name: String, egress: Bool) throws {
-        let created = CLibbpf_tc_clsact_create(ifindex)
-        if created < 0 { throw KernelError("creating the clsact qdisc on \(name)", code: created) }
-        if created == 1 { createdClsact.append(ifindex) }
         for (program, isEgress) in [("tc_ingress", false), ("tc_egress", true)] where !isEgress || egress {
             guard let prog = bpf_object__find_program_by_name(object, program) else {
                 throw KernelError("the embedded BPF object lacks \(program)")
             }
+            let hook = isEgress ? "egress" : "ingress"
             let stale = CLibbpf_tc_query(ifindex, isEgress ? 1 : 0, Self.tcHandle, Self.tcPriority)
-            if stale > 0 {
+            if mode != .tc {
+                if stale > 0 {
+                    // tcx runs before TC: the orphan would go on filling a ring nobody reads.
+                    logger.notice(
+                        "removing a dps TC hook left by an earlier (killed) run",
+                        metadata: ["iface": "\(name)", "hook": "\(hook)"])
+                    let err = CLibbpf_tc_detach(ifindex, isEgress ? 1 : 0, Self.tcHandle, Self.tcPriority)
+                    if err < 0, err != -ENOENT {
+                        throw KernelError("removing the stale TC hook on \(hook) of \(name)", code: err)
+                    }
+                }
+                let link = CLibbpf_tcx_attach(ifindex, isEgress ? 1 : 0, bpf_program__fd(prog))
+                if link >= 0 {
+                    links.append(link)
+                    mode = .tcx
+                    continue
+                }
+                guard mode == .auto else {
+                    throw KernelError("attaching with tcx to \(hook) of \(name) (tcx needs Linux 6.6)", code: link)
+                }
+                logger.info("the kernel has no tcx (Linux 6.6+): attaching with TC", metadata: ["errno": "\(-link)"])
+                mode = .tc
+            } else if stale > 0 {
                 logger.notice(
                     "replacing a dps hook left by an earlier (killed) run",
-                    metadata: ["iface": "\(name)", "hook": "\(isEgress ? "egress" : "ingress")"])
+                    metadata: ["iface": "\(name)", "hook": "\(hook)"])
+            }
+            if !createdClsact.contains(ifindex) {
+                let created = CLibbpf_tc_clsact_create(ifindex)
+                if created < 0 { throw KernelError("creating the clsact qdisc on \(name)", code: created) }
+                if created == 1 { createdClsact.append(ifindex) }
             }
             let err = CLibbpf_tc_attach(
                 ifindex, isEgress ? 1 : 0, bpf_program__fd(prog), Self.tcHandle, Self.tcPriority)
             if err < 0 {
-                throw KernelError("attaching to \(isEgress ? "egress" : "ingress") of \(name)", code: err)
+                throw KernelError("attaching to \(hook) of \(name)", code: err)
             }
             attached.append((ifindex, isEgress))
         }
@@ -124,6 +156,8 @@ public final class KernelSensor {
     /// Removes the hooks this sensor attached (and the clsact qdiscs it created); the ring buffer
     /// stays readable, so what is in it can still be drained. Idempotent.
     public func detachHooks() {
+        for link in links { Glibc.close(link) }
+        links.removeAll()
         for hook in attached {
             let err = CLibbpf_tc_detach(hook.ifindex, hook.egress ? 1 : 0, Self.tcHandle, Self.tcPriority)
             if err < 0, err != -ENOENT, err != -ENODEV {

@@ -33,7 +33,9 @@ public final class ProgramTestRun {
     private let objectBytes: [UInt8]
 
     /// Loads the embedded object (both programs, a small ring buffer) without attaching it.
-    public init() throws {
+    /// `copyHeaders` makes the program read every header with `bpf_skb_load_bytes`, the path it
+    /// takes when headers are not in the skb's linear part (test runs are always linear).
+    public init(copyHeaders: Bool = false) throws {
         objectBytes = EmbeddedBPF.object
         let opened = objectBytes.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, nil) }
         guard let opened else { throw KernelError("opening the embedded BPF object", code: errno) }
@@ -46,6 +48,17 @@ public final class ProgramTestRun {
             throw KernelError("the embedded BPF object lacks its maps or tc_ingress")
         }
         _ = bpf_map__set_max_entries(events, 1 << 16)
+        if copyHeaders {
+            // .rodata holds one global, `const volatile __u32 dps_force_copy`.
+            var one: UInt32 = 1
+            guard let rodata = bpf_object__find_map_by_name(opened, ".rodata"),
+                bpf_map__value_size(rodata) == UInt32(MemoryLayout<UInt32>.size),
+                bpf_map__set_initial_value(rodata, &one, MemoryLayout<UInt32>.size) == 0
+            else {
+                bpf_object__close(opened)
+                throw KernelError("the embedded BPF object's .rodata is not dps_force_copy alone")
+            }
+        }
         let loaded = bpf_object__load(opened)
         if loaded < 0 {
             bpf_object__close(opened)

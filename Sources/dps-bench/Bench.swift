@@ -34,6 +34,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Seconds of sending per datapath round.")
     var seconds: Double?
 
+    @Option(help: "How the datapath measure's dps attaches: auto, tcx or tc (dps run --attach).")
+    var attach = "auto"
+
     @Option(help: "Directory of the shared captures (default: ../shared/pcaps from the package root).")
     var pcaps: String?
 
@@ -89,8 +92,9 @@ struct Bench: ParsableCommand {
             guard FileManager.default.isExecutableFile(atPath: dpsPath) else {
                 throw BenchError("no dps binary at \(dpsPath) (--dps PATH)")
             }
-            try DatapathBench(dps: dpsPath, rounds: rounds ?? (tiny ? 1 : 5), seconds: seconds ?? (tiny ? 0.5 : 3))
-                .measure(into: report)
+            try DatapathBench(
+                dps: dpsPath, rounds: rounds ?? (tiny ? 1 : 5), seconds: seconds ?? (tiny ? 0.5 : 3), attach: attach
+            ).measure(into: report)
         }
 
         if json == "-" {

@@ -5,7 +5,7 @@ import Foundation
 /// benchmark's), a UDP sender in `dpsb-a` (sendmmsg, 64 messages per call, 200-byte payloads,
 /// 8 destination ports, pinned to CPU 0), a sink in `dpsb-b` that binds the ports and never
 /// reads (no ICMP unreachables). Rounds alternate: no hook, then `dps run --stdout --extended`
-/// attached to `dpsb1` (ingress and egress). In each hook round: the interface's counters
+/// attached to `dpsb1` (ingress and egress; `--attach` as given, auto by default). In each hook round: the interface's counters
 /// (rx+tx packets) vs the packets in the frames plus the counted drops, and the daemon's CPU
 /// (utime+stime from /proc/PID/stat) over the sending window.
 final class DatapathBench {
@@ -15,10 +15,12 @@ final class DatapathBench {
     let workdir: String
     let rounds: Int
     let seconds: Double
+    let attach: String
     var tool = ""
 
-    init(dps: String, rounds: Int, seconds: Double) {
+    init(dps: String, rounds: Int, seconds: Double, attach: String) {
         self.dps = dps
+        self.attach = attach
         self.rounds = rounds
         self.seconds = seconds
         workdir = "/tmp/dps-bench-\(getpid())"
@@ -206,7 +208,7 @@ final class DatapathBench {
         }
         process.arguments = [
             "netns", "exec", Self.nsB, dps, "run", "--interface", "dpsb1", "--stdout", "--extended",
-            "--stats-interval", "3600",
+            "--stats-interval", "3600", "--attach", attach,
         ]
         _ = FileManager.default.createFile(atPath: framesPath, contents: nil)
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -262,7 +264,7 @@ final class DatapathBench {
     }
 
     func measure(into report: Report) throws {
-        log("datapath: \(rounds) alternating rounds of \(seconds) s, UDP 200-byte payloads over veth")
+        log("datapath: \(rounds) alternating rounds of \(seconds) s, UDP 200-byte payloads over veth, --attach \(attach)")
         try setUp()
         defer { tearDown() }
         let sink = Process()

@@ -43,6 +43,12 @@ struct FlowOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
+            "Live: attach with tcx (Linux 6.6+), TC, or auto: tcx where the kernel has it (default: \(defaults.attach.rawValue)).",
+            valueName: "mode"))
+    var attach: HookMode?
+
+    @Option(
+        help: ArgumentHelp(
             "Log level (default: \(defaults.logLevel)).",
             valueName: "level"))
     var logLevel: Logger.Level?
@@ -55,6 +61,7 @@ struct FlowOptions: ParsableArguments {
         settings.maxFlows = maxFlows ?? settings.maxFlows
         settings.egress = egress ?? settings.egress
         settings.ringBytes = ringBytes ?? settings.ringBytes
+        settings.attach = attach ?? settings.attach
         settings.logLevel = logLevel ?? settings.logLevel
     }
 }
@@ -67,3 +74,5 @@ extension RunOptions {
             maxFlows: maxFlows)
     }
 }
+
+extension HookMode: ExpressibleByArgument {}

@@ -246,7 +246,8 @@ struct LabelCommand: AsyncParsableCommand {
         EarlySignals.install()
         do {
             sensor = try KernelSensor(
-                interfaces: interfaces, egress: options.egress, ringBytes: options.ringBytes, logger: logger
+                interfaces: interfaces, egress: options.egress, ringBytes: options.ringBytes,
+                attach: options.attach, logger: logger
             ) { event, snapshot in
                 flows.ingest(event, snapshot: snapshot)
             }
@@ -257,7 +258,7 @@ struct LabelCommand: AsyncParsableCommand {
         logger.info(
             "capturing for labeling",
             metadata: [
-                "interfaces": "\(interfaces.joined(separator: ","))", "egress": "\(options.egress)",
+                "interfaces": "\(interfaces.joined(separator: ","))", "egress": "\(options.egress)", "attach": "\(sensor.mode.rawValue)",
                 "duration": "\(duration.map { "\($0)s" } ?? "until SIGINT/SIGTERM")",
             ])
         let loop = CaptureLoop(sensor: sensor, table: flows, sink: sink, statsInterval: 60, drainTimeout: 0, logger: logger)

@@ -158,7 +158,8 @@ struct RunCommand: AsyncParsableCommand {
         EarlySignals.install()
         do {
             sensor = try KernelSensor(
-                interfaces: options.interfaces, egress: options.egress, ringBytes: options.ringBytes, logger: logger
+                interfaces: options.interfaces, egress: options.egress, ringBytes: options.ringBytes,
+                attach: options.attach, logger: logger
             ) { event, snapshot in
                 table.ingest(event, snapshot: snapshot)
             }
@@ -170,7 +171,7 @@ struct RunCommand: AsyncParsableCommand {
         logger.info(
             "capturing",
             metadata: [
-                "interfaces": "\(options.interfaces.joined(separator: ","))", "egress": "\(options.egress)",
+                "interfaces": "\(options.interfaces.joined(separator: ","))", "egress": "\(options.egress)", "attach": "\(sensor.mode.rawValue)",
             ])
         let notifier = SystemdNotifier(environment: environment)
         if notifier.isEnabled {
@@ -229,6 +230,6 @@ enum InterfaceNames {
     static func name(of index: UInt32) -> String {
         var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
         guard if_indextoname(index, &buffer) != nil else { return "if\(index)" }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

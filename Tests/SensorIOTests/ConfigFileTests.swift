@@ -36,6 +36,7 @@ struct ConfigFileTests {
             egress: false
             stats_interval: 15
             ring_bytes: 65536
+            attach: tc
             log_level: debug
             """)
         var expected = RunSettings()
@@ -52,6 +53,7 @@ struct ConfigFileTests {
         expected.egress = false
         expected.statsInterval = 15
         expected.ringBytes = 65536
+        expected.attach = .tc
         expected.logLevel = .debug
         #expect(settings == expected)
         // Every setting has a key in the test above.
@@ -118,6 +120,7 @@ struct ConfigFileTests {
             ("kronos_socket", "42", "expected a string, got an integer"),
             ("log_level", "3", "expected a string, got an integer"),
             ("ring_bytes", "big", "expected an integer, got a string"),
+            ("attach", "true", "expected a string, got a boolean"),
             ("stats_interval", "", "got nothing (null)"),
         ])
     func wrongType(key: String, value: String, message: String) throws {
@@ -142,6 +145,7 @@ struct ConfigFileTests {
             ("ring_bytes", "5000", "power of two"),
             ("ring_bytes", "2048", "power of two"),
             ("ring_bytes", "8589934592", "power of two"),
+            ("attach", "xdp", "unknown mode \"xdp\"; one of auto, tcx, tc"),
             ("interfaces", "[]", "the list is empty"),
             ("interfaces", "[eth0, eth0]", "listed twice"),
             ("interfaces", "[averyveryverylongname]", "too long"),

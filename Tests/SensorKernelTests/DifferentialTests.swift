@@ -21,9 +21,20 @@ final class DifferentialTests {
     /// Packets per capture, to keep the suite fast.
     static let packetsPerCapture = 2000
 
-    let program: ProgramTestRun
+    /// The program as attached, and the same program reading every header with
+    /// bpf_skb_load_bytes (its path for headers outside the skb's linear part).
+    let direct: ProgramTestRun
+    let copying: ProgramTestRun
+    var program: ProgramTestRun
 
-    init() throws { program = try ProgramTestRun() }
+    init() throws {
+        direct = try ProgramTestRun()
+        copying = try ProgramTestRun(copyHeaders: true)
+        program = direct
+    }
+
+    /// The header paths each test runs on.
+    static let paths = ["direct", "copy"]
 
     struct Tally {
         var records = 0
@@ -96,8 +107,9 @@ final class DifferentialTests {
         }
     }
 
-    @Test(arguments: SharedCapturesDirectory.captures)
-    func sharedCapturesParseAlike(_ name: String) throws {
+    @Test(arguments: SharedCapturesDirectory.captures, paths)
+    func sharedCapturesParseAlike(_ name: String, path: String) throws {
+        program = path == "copy" ? copying : direct
         let source = try PcapSource(path: SharedCapturesDirectory.path(name))
         let linkType = source.linkType
         var tally = Tally()
@@ -119,14 +131,16 @@ final class DifferentialTests {
         if tally.mismatches.isEmpty { #expect(after.packets - before.packets == UInt64(tally.records)) }
         #expect(after.ringBufferFull == before.ringBufferFull)
         print(
-            "differential \(name): \(frames.count) frames, \(tally.records) records, \(tally.notIP) not IP, "
+            "differential \(name) (\(path)): \(frames.count) frames, \(tally.records) records, \(tally.notIP) not IP, "
                 + "\(tally.malformed) malformed, \(tally.refused) refused, \(tally.shortened) shortened")
         #expect(tally.mismatches.isEmpty, "\(name): \(tally.mismatches.prefix(10).joined(separator: "\n"))")
         #expect(tally.records > 0)
     }
 
     /// Edge cases the captures may not hold: every rule of the parser, on hand-built frames.
-    @Test func handBuiltFramesParseAlike() throws {
+    @Test(arguments: paths)
+    func handBuiltFramesParseAlike(path: String) throws {
+        program = path == "copy" ? copying : direct
         let payload = B.bytes(300, start: 0x41)
         let udp = B.udp(1234, 53, payload: [1, 2])
         var frames: [(String, [UInt8])] = [

@@ -73,7 +73,7 @@ struct KronosEndToEndTests {
         #expect(listener.waitFor("\"dst_port\":5303", timeout: 10), "listener got: \(listener.stdout)")
         dps.signal(SIGTERM)
         #expect(dps.wait(timeout: 20) == 0, "dps stderr: \(dps.stderr)")
-        #expect(try pair.sensorFilters().isEmpty, "no TC filter remains after exit")
+        #expect(try pair.sensorHooks().isEmpty, "no hook remains after exit")
 
         let stats = Self.stats(dps.stderr)
         let sent = Int(stats["kronos_sent"] ?? "") ?? -1
@@ -110,7 +110,7 @@ struct KronosEndToEndTests {
         #expect(result.status != 0)
         #expect(result.err.contains("HMAC key file \(keyPath): mode 644 is too open"), "stderr: \(result.err)")
         #expect(!result.err.contains("capturing"))
-        #expect(try pair.sensorFilters().isEmpty)
+        #expect(try pair.sensorHooks().isEmpty)
         let qdiscs = try pair.run(in: pair.sensor, ["tc", "qdisc", "show", "dev", Pair.sensorInterface])
         #expect(!qdiscs.out.contains("clsact"), "no clsact qdisc was added: \(qdiscs.out)")
 
@@ -141,7 +141,7 @@ struct KronosEndToEndTests {
         dps.signal(SIGINT)
         #expect(dps.wait(timeout: 20) == 0, "dps stderr: \(dps.stderr)")
         #expect(Date().timeIntervalSince(started) < 5)
-        #expect(try pair.sensorFilters().isEmpty)
+        #expect(try pair.sensorHooks().isEmpty)
         let stats = Self.stats(dps.stderr)
         let undelivered = Int(stats["kronos_undelivered"] ?? "") ?? -1
         #expect(undelivered >= 1)

@@ -75,7 +75,7 @@ struct LiveCaptureTests {
         dps.signal(SIGINT)
         let status = dps.wait(timeout: 20)
         #expect(status == 0, "dps exit status; stderr: \(dps.stderr)")
-        #expect(try pair.sensorFilters().isEmpty, "no TC filter remains after exit")
+        #expect(try pair.sensorHooks().isEmpty, "no hook remains after exit")
 
         let frames = try Self.frames(dps.stdout).filter { !Self.isKernelControl($0) }
         func frame(_ proto: String, _ src: String, _ dst: String, _ dport: Int) throws -> [String: Any] {
@@ -160,19 +160,52 @@ struct LiveCaptureTests {
         #expect(udp["end_reason"] as? String == "shutdown")
     }
 
-    @Test("a hook left by a killed run is taken over, and removed at exit")
-    func staleHook() throws {
+    @Test("tcx: the hooks are BPF links, and go with the process even when it is killed",
+          .enabled(if: Privilege.kernelHasTCX, "tcx needs Linux 6.6"))
+    func tcxHooksGoWithTheProcess() throws {
         let pair = try Pair()
         defer { pair.remove() }
-        let first = try pair.startSensor()
+        let dps = try pair.startSensor()
+        #expect(dps.stderr.contains("attach=tcx"), "\(dps.stderr)")
+        let hooks = try pair.sensorHooks()
+        #expect(hooks.contains("tcx ingress") && hooks.contains("tcx egress"), "hooks: \(hooks)")
+        #expect(!hooks.contains("tc_ingress"), "no TC filter besides: \(hooks)")
+        dps.signal(SIGKILL)
+        dps.wait()
+        #expect(try pair.sensorHooks().isEmpty, "SIGKILL leaves no hook behind")
+    }
+
+    @Test("TC: a hook left by a killed run is taken over, and removed at exit")
+    func staleTCHook() throws {
+        let pair = try Pair()
+        defer { pair.remove() }
+        let first = try pair.startSensor(["--attach", "tc"])
+        #expect(first.stderr.contains("attach=tc"), "\(first.stderr)")
         first.signal(SIGKILL)
         first.wait()
-        #expect(try pair.sensorFilters().contains("tc_ingress"), "SIGKILL leaves the hook behind")
-        let second = try pair.startSensor()
+        #expect(try pair.sensorHooks().contains("tc_ingress"), "SIGKILL leaves a TC hook behind")
+        let second = try pair.startSensor(["--attach", "tc"])
         #expect(second.stderr.contains("replacing a dps hook"))
         second.signal(SIGTERM)
         #expect(second.wait() == 0)
-        #expect(try pair.sensorFilters().isEmpty)
+        #expect(try pair.sensorHooks().isEmpty)
+    }
+
+    @Test("tcx: a TC hook left by a killed run is removed before attaching",
+          .enabled(if: Privilege.kernelHasTCX, "tcx needs Linux 6.6"))
+    func staleTCHookUnderTCX() throws {
+        let pair = try Pair()
+        defer { pair.remove() }
+        let first = try pair.startSensor(["--attach", "tc"])
+        first.signal(SIGKILL)
+        first.wait()
+        let second = try pair.startSensor(["--attach", "tcx"])
+        #expect(second.stderr.contains("removing a dps TC hook left by an earlier (killed) run"), "\(second.stderr)")
+        let hooks = try pair.sensorHooks()
+        #expect(!hooks.contains("tc_ingress") && hooks.contains("tcx ingress"), "hooks: \(hooks)")
+        second.signal(SIGTERM)
+        #expect(second.wait() == 0)
+        #expect(try pair.sensorHooks().isEmpty)
     }
 
     @Test("a second dps on the same interface is refused; the first keeps its hooks")
@@ -184,10 +217,10 @@ struct LiveCaptureTests {
             in: pair.sensor, [TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--stdout"])
         #expect(second.status != 0)
         #expect(second.err.contains("another dps is already capturing on dps0"), "stderr: \(second.err)")
-        #expect(try pair.sensorFilters().contains("tc_ingress"), "the first one's hook stays")
+        #expect(try !pair.sensorHooks().isEmpty, "the first one's hooks stay")
         first.signal(SIGTERM)
         #expect(first.wait() == 0)
-        #expect(try pair.sensorFilters().isEmpty)
+        #expect(try pair.sensorHooks().isEmpty)
     }
 
     @Test("an unknown interface: one-line error, non-zero exit, nothing attached")
@@ -200,7 +233,7 @@ struct LiveCaptureTests {
         #expect(result.status != 0)
         #expect(result.err.contains("no such network interface: nosuch0"))
         #expect(result.err.split(separator: "\n").count == 1, "one line: \(result.err)")
-        #expect(try pair.sensorFilters().isEmpty)
+        #expect(try pair.sensorHooks().isEmpty)
     }
 
     @Test("without privileges: an error naming the capabilities, nothing attached")
@@ -213,6 +246,6 @@ struct LiveCaptureTests {
              "--bounding-set=-all", TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--stdout"])
         #expect(result.status != 0)
         #expect(result.err.contains("CAP_BPF"), "stderr: \(result.err)")
-        #expect(try pair.sensorFilters().isEmpty)
+        #expect(try pair.sensorHooks().isEmpty)
     }
 }

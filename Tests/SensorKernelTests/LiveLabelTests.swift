@@ -58,7 +58,7 @@ struct LiveLabelTests {
         #expect(labels[4444] == "malware_c2")
         #expect(labels[5000] == "other")
         #expect(dps.stderr.contains("labels: bittorrent=1 ssh_bruteforce=1 benign=2 malware_c2=1"), "\(dps.stderr)")
-        #expect(try pair.sensorFilters().isEmpty)
+        #expect(try pair.sensorHooks().isEmpty)
     }
 
     @Test("--duration ends the capture by itself, the file complete and the hooks gone")
@@ -73,6 +73,6 @@ struct LiveLabelTests {
         #expect(result.status == 0, "\(result.err)")
         #expect(Date().timeIntervalSince(started) < 15)
         #expect(result.err.contains("labels: "))
-        #expect(try pair.sensorFilters().isEmpty)
+        #expect(try pair.sensorHooks().isEmpty)
     }
 }

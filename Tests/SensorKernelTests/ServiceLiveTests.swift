@@ -63,7 +63,7 @@ struct ServiceLiveTests {
             #expect(UInt64(fields[set] ?? "", radix: 16).map { String($0, radix: 16) } == expected, "\(set)=\(fields[set] ?? "")")
         }
 
-        #expect(!(try pair.sensorFilters().isEmpty))
+        #expect(!(try pair.sensorHooks().isEmpty))
         let ping = try pair.run(in: pair.peer, ["ping", "-c", "2", "-i", "0.2", "-W", "2", Pair.sensorV4])
         #expect(ping.status == 0, "ping failed: \(ping.err)")
         dps.signal(SIGTERM)
@@ -74,7 +74,7 @@ struct ServiceLiveTests {
         #expect(pings.first?["packets_in"] as? Int == 2)
         #expect(pings.first?["packets_out"] as? Int == 2)
         #expect(pings.first?["end_reason"] as? String == "shutdown")
-        #expect(try pair.sensorFilters().isEmpty)
+        #expect(try pair.sensorHooks().isEmpty)
         #expect(!dps.stderr.contains("error"), "\(dps.stderr)")
     }
 
@@ -89,7 +89,7 @@ struct ServiceLiveTests {
         // Only the missing one is named as missing.
         #expect(result.err.hasPrefix("dps: error: missing capabilities CAP_NET_ADMIN: dps needs"), "stderr: \(result.err)")
         #expect(result.out.isEmpty)
-        #expect(try pair.sensorFilters().isEmpty)
+        #expect(try pair.sensorHooks().isEmpty)
     }
 
     /// The pid of `dps` itself: `ip netns exec` and `setpriv` exec into it, so it is the child's pid.
@@ -115,9 +115,8 @@ struct ServiceLiveTests {
         defer { if dps.process.isRunning { dps.signal(SIGKILL) } }
         let ready = try #require(listener.waitFor(timeout: 20) { $0.hasPrefix("READY=1") }, "no READY=1: \(dps.stderr)")
         // When READY=1 arrives, both hooks are in place already.
-        let filters = try pair.sensorFilters()
-        #expect(filters.contains("direct-action"), "filters at READY: \(filters)")
-        #expect(filters.components(separatedBy: "direct-action").count - 1 == 2)
+        let hooks = try pair.sensorHooks()
+        #expect(hooks.contains("ingress") && hooks.contains("egress"), "hooks at READY: \(hooks)")
         #expect(dps.stderr.contains("capturing"))
         #expect(ready.text.contains("\nSTATUS=capturing on \(Pair.sensorInterface): packets=0"), "\(ready.text)")
         // READY=1 is the first message; nothing says READY twice.
@@ -148,7 +147,7 @@ struct ServiceLiveTests {
         let gaps = zip(pings.dropFirst(), pings).map { $0.timeIntervalSince($1) }
         #expect(gaps.allSatisfy { $0 < 1.0 }, "a gap as long as the watchdog timeout: \(gaps)")
         #expect(messages.filter { $0.text.hasPrefix("READY=1") }.count == 1)
-        #expect(try pair.sensorFilters().isEmpty)
+        #expect(try pair.sensorHooks().isEmpty)
     }
 
     @Test("SIGHUP: log_level and stats_interval change at once, others are logged as needing a restart, a bad file is rejected")
@@ -200,7 +199,7 @@ struct ServiceLiveTests {
         dps.signal(SIGTERM)
         #expect(dps.wait() == 0, "\(dps.stderr)")
         #expect(try Self.frames(dps.stdout).contains(where: Self.isPing))
-        #expect(try pair.sensorFilters().isEmpty)
+        #expect(try pair.sensorHooks().isEmpty)
     }
 
     @Test("an interface that disappears is logged once; capture goes on on the others")
@@ -228,7 +227,7 @@ struct ServiceLiveTests {
         #expect(dps.stderr.contains("interfaces_left=1"))
         let pings = try Self.frames(dps.stdout).filter(Self.isPing)
         #expect(pings.count == 1, "\(dps.stdout)")
-        #expect(try pair.sensorFilters().isEmpty)
+        #expect(try pair.sensorHooks().isEmpty)
     }
 
     @Test("config values apply, and flags override them: --no-extended beats extended: true")
@@ -243,8 +242,8 @@ struct ServiceLiveTests {
         let dps = try start(pair, ["--config", config.path, "--no-extended"])
         defer { if dps.process.isRunning { dps.signal(SIGKILL) } }
         // egress: false from the file: one hook only.
-        let filters = try pair.sensorFilters()
-        #expect(filters.components(separatedBy: "direct-action").count - 1 == 1, "\(filters)")
+        let hooks = try pair.sensorHooks()
+        #expect(hooks.contains("ingress") && !hooks.contains("egress"), "\(hooks)")
         let ping = try pair.run(in: pair.peer, ["ping", "-c", "1", "-W", "2", Pair.sensorV4])
         #expect(ping.status == 0)
         dps.signal(SIGTERM)

@@ -91,13 +91,16 @@ final class NamespacePair: @unchecked Sendable {
         return dps
     }
 
-    /// The TC filters on the sensor interface, as `tc` prints them (empty when none).
-    func sensorFilters() throws -> String {
+    /// The BPF hooks on the sensor interface (empty when none): its TC filters as `tc` prints
+    /// them, then its tcx programs as hooks.py prints them ("tcx ingress <prog id>").
+    func sensorHooks() throws -> String {
         var text = ""
         for hook in ["ingress", "egress"] {
             text += try sh(["/usr/bin/env", "tc", "-n", sensor, "filter", "show", "dev", Self.sensorInterface, hook]).out
         }
-        return text
+        let tcx = try run(in: sensor, ["python3", TestPaths.hooks, Self.sensorInterface])
+        guard tcx.status == 0 else { throw TestSetupError("hooks.py failed: \(tcx.err)") }
+        return text + tcx.out
     }
 
     /// Runs one traffic.py exchange: the server side first (waiting for "ready"), then the client.

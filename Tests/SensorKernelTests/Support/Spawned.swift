@@ -77,6 +77,9 @@ enum TestPaths {
     static let traffic = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appending(path: "traffic.py").path
 
+    static let hooks = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appending(path: "hooks.py").path
+
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
@@ -85,4 +88,13 @@ enum TestPaths {
 enum Privilege {
     /// Kernel tests need root (CAP_BPF, CAP_NET_ADMIN): CI runs as root.
     static var isRoot: Bool { geteuid() == 0 }
+
+    /// tcx came with Linux 6.6.
+    static var kernelHasTCX: Bool {
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let parts = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        return parts.count == 2 && (parts[0], parts[1]) >= (6, 6)
+    }
 }
