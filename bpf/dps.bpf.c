@@ -4,7 +4,8 @@
  *
  * One dps_packet_record per IPv4/IPv6 packet: addresses, ports, L4 protocol, TCP flags, the full L4
  * payload length, and the first DPS_SNAPSHOT_MAX bytes of L4 payload. The programs never change a
- * packet's fate: every path returns TC_ACT_OK. Nothing is dropped uncounted: see DPS_CTR_*.
+ * packet's fate: every path returns TC_ACT_UNSPEC (tcx: TCX_NEXT), so the next program or filter
+ * decides, as if dps were not there. Nothing is dropped uncounted: see DPS_CTR_*.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -227,13 +228,13 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
     int l3 = parse_ethernet(skb, &proto);
     if (l3 < 0 || (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))) {
         count(DPS_CTR_NOT_IP);
-        return TC_ACT_OK;
+        return TC_ACT_UNSPEC;
     }
 
     struct dps_packet_record *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
     if (!rec) {
         count(DPS_CTR_RINGBUF_FULL);
-        return TC_ACT_OK;
+        return TC_ACT_UNSPEC;
     }
     __builtin_memset(rec, 0, offsetof(struct dps_packet_record, payload));
 
@@ -243,7 +244,7 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
     if (err < 0) {
         bpf_ringbuf_discard(rec, BPF_RB_NO_WAKEUP);
         count(DPS_CTR_MALFORMED);
-        return TC_ACT_OK;
+        return TC_ACT_UNSPEC;
     }
 
     __u32 payload_off = parse_l4(skb, &p, rec);
@@ -264,7 +265,7 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
 
     bpf_ringbuf_submit(rec, wakeup_flags());
     count(DPS_CTR_PACKETS);
-    return TC_ACT_OK;
+    return TC_ACT_UNSPEC;
 }
 
 SEC("tc")

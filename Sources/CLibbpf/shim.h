@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <linux/pkt_cls.h>
 #include <string.h>
 
 static inline struct bpf_tc_hook CLibbpf_tc_hook(int ifindex, enum bpf_tc_attach_point point)
@@ -84,17 +85,25 @@ static inline long CLibbpf_tc_query(int ifindex, int egress, __u32 handle, __u32
 #define CLIBBPF_TCX_INGRESS 46
 #define CLIBBPF_TCX_EGRESS 47
 
-/* Attaches prog_fd to the interface's tcx hook as a BPF link, after what is there. Returns the link
- * fd (closing it, or the process ending, detaches the program) or -errno; a kernel without tcx
- * answers -EINVAL. */
+#define CLIBBPF_F_BEFORE (1U << 3) /* BPF_F_BEFORE: with no relative program, at the head */
+
+/* Attaches prog_fd to the interface's tcx hook as a BPF link, ahead of any program already there
+ * (a sensor sees packets before anything can drop or redirect them; it returns TCX_NEXT, so the
+ * others still decide). Returns the link fd (closing it, or the process ending, detaches the
+ * program) or -errno; a kernel without tcx answers -EINVAL. */
 static inline int CLibbpf_tcx_attach(int ifindex, int egress, int prog_fd)
 {
-    int fd = bpf_link_create(prog_fd, ifindex, egress ? CLIBBPF_TCX_EGRESS : CLIBBPF_TCX_INGRESS, NULL);
+    struct bpf_link_create_opts opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.sz = sizeof(opts);
+    opts.flags = CLIBBPF_F_BEFORE;
+    int fd = bpf_link_create(prog_fd, ifindex, egress ? CLIBBPF_TCX_EGRESS : CLIBBPF_TCX_INGRESS, &opts);
     return fd < 0 ? -errno : fd;
 }
 
-/* bpf_prog_test_run_opts on one packet: returns the program's return value or -errno. */
-static inline int CLibbpf_prog_test_run(int prog_fd, const void *packet, __u32 size)
+/* bpf_prog_test_run_opts on one packet: returns 0 and sets *retval to the program's return value,
+ * or returns -errno. */
+static inline int CLibbpf_prog_test_run(int prog_fd, const void *packet, __u32 size, int *retval)
 {
     struct bpf_test_run_opts opts;
     memset(&opts, 0, sizeof(opts));
@@ -103,7 +112,8 @@ static inline int CLibbpf_prog_test_run(int prog_fd, const void *packet, __u32 s
     opts.data_size_in = size;
     opts.repeat = 1;
     int err = bpf_prog_test_run_opts(prog_fd, &opts);
-    return err < 0 ? err : (int)opts.retval;
+    *retval = (int)opts.retval;
+    return err < 0 ? err : 0;
 }
 
 #endif

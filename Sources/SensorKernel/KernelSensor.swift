@@ -106,30 +106,34 @@ public final class KernelSensor {
     }
 
     private func attach(_ ifindex: Int32, name: String, egress: Bool) throws {
-        for (program, isEgress) in [("tc_ingress", false), ("tc_egress", true)] where !isEgress || egress {
+        for (program, isEgress) in [("tc_ingress", false), ("tc_egress", true)] {
+            let hook = isEgress ? "egress" : "ingress"
+            let stale = CLibbpf_tc_query(ifindex, isEgress ? 1 : 0, Self.tcHandle, Self.tcPriority)
+            let wanted = !isEgress || egress
+            // A filter left by a killed run would go on filling a ring nobody reads: TC takes it
+            // over by replacing it; anywhere else it is removed.
+            if stale > 0, mode != .tc || !wanted {
+                logger.notice(
+                    "removing a dps TC hook left by an earlier (killed) run",
+                    metadata: ["iface": "\(name)", "hook": "\(hook)"])
+                let err = CLibbpf_tc_detach(ifindex, isEgress ? 1 : 0, Self.tcHandle, Self.tcPriority)
+                if err < 0, err != -ENOENT {
+                    throw KernelError("removing the stale TC hook on \(hook) of \(name)", code: err)
+                }
+            }
+            guard wanted else { continue }
             guard let prog = bpf_object__find_program_by_name(object, program) else {
                 throw KernelError("the embedded BPF object lacks \(program)")
             }
-            let hook = isEgress ? "egress" : "ingress"
-            let stale = CLibbpf_tc_query(ifindex, isEgress ? 1 : 0, Self.tcHandle, Self.tcPriority)
             if mode != .tc {
-                if stale > 0 {
-                    // tcx runs before TC: the orphan would go on filling a ring nobody reads.
-                    logger.notice(
-                        "removing a dps TC hook left by an earlier (killed) run",
-                        metadata: ["iface": "\(name)", "hook": "\(hook)"])
-                    let err = CLibbpf_tc_detach(ifindex, isEgress ? 1 : 0, Self.tcHandle, Self.tcPriority)
-                    if err < 0, err != -ENOENT {
-                        throw KernelError("removing the stale TC hook on \(hook) of \(name)", code: err)
-                    }
-                }
                 let link = CLibbpf_tcx_attach(ifindex, isEgress ? 1 : 0, bpf_program__fd(prog))
                 if link >= 0 {
                     links.append(link)
                     mode = .tcx
                     continue
                 }
-                guard mode == .auto else {
+                // Only "no such attach type" means no tcx; any other error is an error.
+                guard mode == .auto, link == -EINVAL else {
                     throw KernelError("attaching with tcx to \(hook) of \(name) (tcx needs Linux 6.6)", code: link)
                 }
                 logger.info("the kernel has no tcx (Linux 6.6+): attaching with TC", metadata: ["errno": "\(-link)"])

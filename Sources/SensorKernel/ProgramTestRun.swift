@@ -83,10 +83,11 @@ public final class ProgramTestRun {
     /// what it did, from the record it wrote or the counter it bumped.
     public func run(_ frame: UnsafeRawBufferPointer) throws -> Outcome {
         let before = counters()
-        let result = CLibbpf_prog_test_run(programFD, frame.baseAddress, UInt32(frame.count))
-        if result < 0 { return .refused(errno: -result) }
-        guard result == 0 else {  // TC_ACT_OK
-            throw KernelError("tc_ingress returned \(result), not TC_ACT_OK")
+        var verdict: Int32 = 0
+        let err = CLibbpf_prog_test_run(programFD, frame.baseAddress, UInt32(frame.count), &verdict)
+        if err < 0 { return .refused(errno: -err) }
+        guard verdict == TC_ACT_UNSPEC else {
+            throw KernelError("tc_ingress returned \(verdict), not TC_ACT_UNSPEC")
         }
         collector.records.removeAll(keepingCapacity: true)
         _ = ring_buffer__consume(ring)

@@ -105,7 +105,7 @@ struct KronosEndToEndTests {
         defer { pair.remove() }
         let result = try pair.run(
             in: pair.sensor,
-            [TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--kronos-socket",
+            [TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--attach", "tc", "--kronos-socket",
              scratch.file("kronos.sock"), "--hmac-key-file", keyPath])
         #expect(result.status != 0)
         #expect(result.err.contains("HMAC key file \(keyPath): mode 644 is too open"), "stderr: \(result.err)")

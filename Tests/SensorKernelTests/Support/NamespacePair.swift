@@ -91,6 +91,11 @@ final class NamespacePair: @unchecked Sendable {
         return dps
     }
 
+    /// How many hooks `sensorHooks()` lists: tcx programs and TC filters.
+    static func hookCount(_ hooks: String) -> Int {
+        hooks.split(separator: "\n").filter { $0.hasPrefix("tcx ") || $0.contains("direct-action") }.count
+    }
+
     /// The BPF hooks on the sensor interface (empty when none): its TC filters as `tc` prints
     /// them, then its tcx programs as hooks.py prints them ("tcx ingress <prog id>").
     func sensorHooks() throws -> String {
