@@ -106,9 +106,11 @@ public final class KernelSensor {
     }
 
     private func attach(_ ifindex: Int32, name: String, egress: Bool) throws {
+        var hasClsact = false
         for (program, isEgress) in [("tc_ingress", false), ("tc_egress", true)] {
             let hook = isEgress ? "egress" : "ingress"
-            let stale = CLibbpf_tc_query(ifindex, isEgress ? 1 : 0, Self.tcHandle, Self.tcPriority)
+            let point: Int32 = isEgress ? 1 : 0
+            let stale = CLibbpf_tc_query(ifindex, point, Self.tcHandle, Self.tcPriority)
             let wanted = !isEgress || egress
             // A filter left by a killed run would go on filling a ring nobody reads: TC takes it
             // over by replacing it; anywhere else it is removed.
@@ -116,7 +118,7 @@ public final class KernelSensor {
                 logger.notice(
                     "removing a dps TC hook left by an earlier (killed) run",
                     metadata: ["iface": "\(name)", "hook": "\(hook)"])
-                let err = CLibbpf_tc_detach(ifindex, isEgress ? 1 : 0, Self.tcHandle, Self.tcPriority)
+                let err = CLibbpf_tc_detach(ifindex, point, Self.tcHandle, Self.tcPriority)
                 if err < 0, err != -ENOENT {
                     throw KernelError("removing the stale TC hook on \(hook) of \(name)", code: err)
                 }
@@ -126,7 +128,7 @@ public final class KernelSensor {
                 throw KernelError("the embedded BPF object lacks \(program)")
             }
             if mode != .tc {
-                let link = CLibbpf_tcx_attach(ifindex, isEgress ? 1 : 0, bpf_program__fd(prog))
+                let link = CLibbpf_tcx_attach(ifindex, point, bpf_program__fd(prog))
                 if link >= 0 {
                     links.append(link)
                     mode = .tcx
@@ -143,13 +145,13 @@ public final class KernelSensor {
                     "replacing a dps hook left by an earlier (killed) run",
                     metadata: ["iface": "\(name)", "hook": "\(hook)"])
             }
-            if !createdClsact.contains(ifindex) {
+            if !hasClsact {
                 let created = CLibbpf_tc_clsact_create(ifindex)
                 if created < 0 { throw KernelError("creating the clsact qdisc on \(name)", code: created) }
                 if created == 1 { createdClsact.append(ifindex) }
+                hasClsact = true
             }
-            let err = CLibbpf_tc_attach(
-                ifindex, isEgress ? 1 : 0, bpf_program__fd(prog), Self.tcHandle, Self.tcPriority)
+            let err = CLibbpf_tc_attach(ifindex, point, bpf_program__fd(prog), Self.tcHandle, Self.tcPriority)
             if err < 0 {
                 throw KernelError("attaching to \(hook) of \(name)", code: err)
             }

@@ -5,9 +5,9 @@ import Foundation
 /// benchmark's), a UDP sender in `dpsb-a` (sendmmsg, 64 messages per call, 200-byte payloads,
 /// 8 destination ports, pinned to CPU 0), a sink in `dpsb-b` that binds the ports and never
 /// reads (no ICMP unreachables). Rounds alternate: no hook, then `dps run --stdout --extended`
-/// attached to `dpsb1` (ingress and egress; `--attach` as given, auto by default). In each hook round: the interface's counters
-/// (rx+tx packets) vs the packets in the frames plus the counted drops, and the daemon's CPU
-/// (utime+stime from /proc/PID/stat) over the sending window.
+/// attached to `dpsb1` (ingress and egress; `--attach` as given, auto by default). In each hook
+/// round: the interface's counters (rx+tx packets) vs the packets in the frames plus the counted
+/// drops, and the daemon's CPU (utime+stime from /proc/PID/stat) over the sending window.
 final class DatapathBench {
     static let nsA = "dpsb-a"
     static let nsB = "dpsb-b"

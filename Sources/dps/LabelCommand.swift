@@ -258,7 +258,8 @@ struct LabelCommand: AsyncParsableCommand {
         logger.info(
             "capturing for labeling",
             metadata: [
-                "interfaces": "\(interfaces.joined(separator: ","))", "egress": "\(options.egress)", "attach": "\(sensor.mode.rawValue)",
+                "interfaces": "\(interfaces.joined(separator: ","))", "egress": "\(options.egress)",
+                "attach": "\(sensor.mode.rawValue)",
                 "duration": "\(duration.map { "\($0)s" } ?? "until SIGINT/SIGTERM")",
             ])
         let loop = CaptureLoop(sensor: sensor, table: flows, sink: sink, statsInterval: 60, drainTimeout: 0, logger: logger)

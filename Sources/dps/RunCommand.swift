@@ -171,7 +171,8 @@ struct RunCommand: AsyncParsableCommand {
         logger.info(
             "capturing",
             metadata: [
-                "interfaces": "\(options.interfaces.joined(separator: ","))", "egress": "\(options.egress)", "attach": "\(sensor.mode.rawValue)",
+                "interfaces": "\(options.interfaces.joined(separator: ","))", "egress": "\(options.egress)",
+                "attach": "\(sensor.mode.rawValue)",
             ])
         let notifier = SystemdNotifier(environment: environment)
         if notifier.isEnabled {

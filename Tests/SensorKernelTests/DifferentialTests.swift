@@ -21,20 +21,18 @@ final class DifferentialTests {
     /// Packets per capture, to keep the suite fast.
     static let packetsPerCapture = 2000
 
-    /// The program as attached, and the same program reading every header with
-    /// bpf_skb_load_bytes (its path for headers outside the skb's linear part).
-    let direct: ProgramTestRun
-    let copying: ProgramTestRun
     var program: ProgramTestRun
 
-    init() throws {
-        direct = try ProgramTestRun()
-        copying = try ProgramTestRun(copyHeaders: true)
-        program = direct
-    }
+    init() throws { program = try ProgramTestRun() }
 
-    /// The header paths each test runs on.
+    /// The header paths each test runs on: "direct" is the program as attached; "copy" reads
+    /// every header with bpf_skb_load_bytes (its path for headers outside the linear part).
     static let paths = ["direct", "copy"]
+
+    /// Loads the program for `path` in place of the direct one.
+    func use(_ path: String) throws {
+        if path == "copy" { program = try ProgramTestRun(copyHeaders: true) }
+    }
 
     struct Tally {
         var records = 0
@@ -109,7 +107,7 @@ final class DifferentialTests {
 
     @Test(arguments: SharedCapturesDirectory.captures, paths)
     func sharedCapturesParseAlike(_ name: String, path: String) throws {
-        program = path == "copy" ? copying : direct
+        try use(path)
         let source = try PcapSource(path: SharedCapturesDirectory.path(name))
         let linkType = source.linkType
         var tally = Tally()
@@ -140,7 +138,7 @@ final class DifferentialTests {
     /// Edge cases the captures may not hold: every rule of the parser, on hand-built frames.
     @Test(arguments: paths)
     func handBuiltFramesParseAlike(path: String) throws {
-        program = path == "copy" ? copying : direct
+        try use(path)
         let payload = B.bytes(300, start: 0x41)
         let udp = B.udp(1234, 53, payload: [1, 2])
         var frames: [(String, [UInt8])] = [
