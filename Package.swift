@@ -12,7 +12,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
-        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
     ],
     targets: [
         // The ring-buffer record shared with bpf/dps.bpf.c.
@@ -31,14 +30,19 @@ let package = Package(
             pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"])]
         ),
+        // libyaml from Debian's libyaml-dev: the event parser under the bounded YAML reader.
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
         // Sources (pcap, NDJSON) and sinks (stdout/file, Kronos socket); rules files.
         .target(
             name: "SensorIO",
             dependencies: [
-                "SensorCore", "CPcap",
+                "SensorCore", "CPcap", "CYAML",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // The kernel layer: load the embedded BPF object, attach TC hooks, read the ring buffer.
@@ -89,8 +93,25 @@ let package = Package(
             dependencies: [
                 "SensorKernel", "SensorCore", "SensorIO", "CSensorABI", "CLibbpf", "dps", "TestSupport",
             ],
-            exclude: ["Support/traffic.py", "Support/hooks.py"]  // run by path by the tests, not resources
+            exclude: ["Support/traffic.py", "Support/hooks.py", "Support/deny_bpf.py"]  // run by path by the tests, not resources
         ),
+        // The Debian package (packaging/deb): Debian's tools on it, then a real systemd running it.
+        .testTarget(name: "DeploymentTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer target, only when Tests/Fuzz/run.sh builds it (DPS_FUZZ=1): the code under test
+// (SensorCore, SensorIO) and the target are compiled with -sanitize=fuzzer,address (coverage for
+// libFuzzer, AddressSanitizer), and the target links libFuzzer's driver, which no other build has.
+if Context.environment["DPS_FUZZ"] != nil {
+    let sanitize: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer,address"])]
+    for target in package.targets where ["SensorCore", "SensorIO"].contains(target.name) {
+        target.swiftSettings = (target.swiftSettings ?? []) + sanitize
+    }
+    package.targets.append(
+        .executableTarget(
+            name: "dps-fuzz", dependencies: ["SensorCore", "SensorIO"], swiftSettings: sanitize,
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]))
+    package.products.append(.executable(name: "dps-fuzz", targets: ["dps-fuzz"]))
+}

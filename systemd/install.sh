@@ -1,8 +1,10 @@
 #!/bin/sh
 # Installs or removes dps as a systemd service.
 #
-#   sudo systemd/install.sh install            build the release binary, install it, the unit and
-#                                              the example config (an existing config is kept)
+#   sudo systemd/install.sh install            build the release binary (the same self-contained
+#                                              binary the Debian package ships), install it, the
+#                                              unit and the example config (an existing config
+#                                              is kept)
 #   sudo systemd/install.sh uninstall          stop and disable the service, remove the binary and
 #                                              the unit; keep /etc/dps unless it is the untouched example
 #   sudo systemd/install.sh uninstall --purge  also remove /etc/dps (config and kronos.key)
@@ -29,15 +31,16 @@ install_dps() {
     if [ -n "${DPS_BINARY:-}" ]; then
         binary=$DPS_BINARY
     else
-        say "building the release binary (swift build -c release) ..."
-        (cd "$root" && swift build -c release --product dps)
-        binary=$(cd "$root" && swift build -c release --show-bin-path)/dps
+        say "building the release binary (packaging/build-release.sh) ..."
+        binary=$("$root/packaging/build-release.sh")
     fi
     [ -x "$binary" ] || die "no dps binary at $binary"
 
     install -d -m 0755 "$destdir/usr/local/bin" "$destdir/etc/systemd/system" "$confdir"
     install -m 0755 "$binary" "$bin"
-    install -m 0644 "$here/dps.service" "$unit"
+    # The unit names the packaged path, /usr/bin/dps; from source dps lives in /usr/local/bin.
+    sed 's#^ExecStart=/usr/bin/dps #ExecStart=/usr/local/bin/dps #' "$here/dps.service" >"$unit"
+    chmod 0644 "$unit"
     if [ -e "$conf" ]; then
         say "kept the existing $conf (the example is $here/dps.yaml)"
     else

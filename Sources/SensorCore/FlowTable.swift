@@ -1,7 +1,7 @@
 /// Timeouts and bounds of a `FlowTable`. Times are nanoseconds.
 public struct FlowTableConfiguration: Sendable, Equatable {
-    public var idleTimeout: Int64 = 10_000_000_000
-    public var activeTimeout: Int64 = 60_000_000_000
+    public private(set) var idleTimeout: Int64 = 10_000_000_000
+    public private(set) var activeTimeout: Int64 = 60_000_000_000
     public var maxFlows: Int = 262_144
     /// How long a closed TCP connection waits for its last ACKs before its frame is emitted.
     public var closeLinger: Int64 = 500_000_000
@@ -10,8 +10,9 @@ public struct FlowTableConfiguration: Sendable, Equatable {
         idleTimeout: Int64 = 10_000_000_000, activeTimeout: Int64 = 60_000_000_000,
         maxFlows: Int = 262_144, closeLinger: Int64 = 500_000_000
     ) {
-        self.idleTimeout = idleTimeout
-        self.activeTimeout = activeTimeout
+        // A zero step would never move a deadline: at least 1 ns.
+        self.idleTimeout = max(1, idleTimeout)
+        self.activeTimeout = max(1, activeTimeout)
         self.maxFlows = maxFlows
         self.closeLinger = closeLinger
     }
@@ -152,10 +153,15 @@ public final class FlowTable {
                 if entries[slot].hasPackets {
                     emitFrame(slot, reason: .active)
                     entries[slot].startPeriod(at: deadline)
+                    byPeriod.moveToBack(slot)
                 } else {
+                    // An empty period emits nothing: the flow leaves the period list until its
+                    // next packet starts the period that packet falls in (`resumePeriod`).
+                    // Stepping period by period took idle/active steps for every idle flow
+                    // (10^10 for a 1 ns active timeout against a 10 s idle timeout).
                     entries[slot].periodStart = deadline
+                    byPeriod.remove(slot)
                 }
-                byPeriod.moveToBack(slot)
             case .activity:
                 switch entries[slot].state {
                 case .open: if entries[slot].hasPackets { emitFrame(slot, reason: .idle) }
@@ -256,10 +262,25 @@ public final class FlowTable {
         byActivity.append(slot)
     }
 
+    /// Puts an open flow whose last period passed empty back in the period list: its period is
+    /// the one `now` falls in (periods stay aligned to the flow's first packet), placed in time
+    /// order among the others, which all started within one active timeout before `now`.
+    private func resumePeriod(_ slot: Int32, at now: Int64) {
+        let step = configuration.activeTimeout
+        let start = entries[slot].periodStart
+        let periodStart = start &+ ((now &- start) / step) &* step
+        entries[slot].periodStart = periodStart
+        var after = byPeriod.tail
+        while after >= 0, entries[Int(after)].periodStart > periodStart { after = byPeriod.previous(after) }
+        byPeriod.insert(slot, after: after)
+        expiryFloor = min(expiryFloor, periodStart &+ step)
+    }
+
     private func update(
         _ slot: Int32, event: PacketEvent, side: UInt8, snapshot: UnsafeRawBufferPointer, at now: Int64
     ) {
         let flags = event.tcpFlags
+        if entries[slot].state == .open, !byPeriod.contains(slot) { resumePeriod(slot, at: now) }
         entries[slot].count(side: side, bytes: UInt64(event.payloadLength), at: now)
         entries[slot].flags.formUnion(flags)
         if !snapshot.isEmpty, entries[slot].sequence == 0, !entries[slot].hasPayload(side: side) {

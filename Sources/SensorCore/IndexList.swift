@@ -15,6 +15,11 @@ struct IndexList {
 
     var isEmpty: Bool { head < 0 }
 
+    /// The slot before `slot`, or -1 at the head.
+    func previous(_ slot: Int32) -> Int32 { links[slot].previous }
+
+    func contains(_ slot: Int32) -> Bool { links[slot].previous != Self.absent }
+
     mutating func reserve(slots: Int) {
         links.reserve(slots, fill: Link(previous: Self.absent, next: -1))
     }
@@ -23,6 +28,14 @@ struct IndexList {
         links[slot] = Link(previous: tail, next: -1)
         if tail >= 0 { links[tail].next = slot } else { head = slot }
         tail = slot
+    }
+
+    /// Inserts `slot` after `previous` (-1: at the head).
+    mutating func insert(_ slot: Int32, after previous: Int32) {
+        let next = previous >= 0 ? links[previous].next : head
+        links[slot] = Link(previous: previous, next: next)
+        if previous >= 0 { links[previous].next = slot } else { head = slot }
+        if next >= 0 { links[next].previous = slot } else { tail = slot }
     }
 
     mutating func remove(_ slot: Int32) {

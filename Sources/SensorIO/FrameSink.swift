@@ -13,9 +13,13 @@ public protocol FrameSink: AnyObject {
     func finish(timeout: Double)
     /// The sink's own counters for the stats line, as `key=value` pairs (keys prefixed by sink).
     var statistics: [(key: String, value: UInt64)] { get }
+    /// The destination is gone for good (the reader of a pipe exited): nothing written from now
+    /// on can arrive.
+    var isClosed: Bool { get }
 }
 
 extension FrameSink {
     public func finish(timeout: Double) { flush() }
     public var statistics: [(key: String, value: UInt64)] { [] }
+    public var isClosed: Bool { false }
 }

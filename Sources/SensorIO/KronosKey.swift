@@ -30,44 +30,22 @@ public struct KronosKey: Sendable {
 
     /// Reads and checks a key file.
     public static func load(path: String) throws(KronosKeyError) -> KronosKey {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
-        guard fd >= 0 else {
-            let code = errno
+        var data: [UInt8]
+        let mode: mode_t
+        do {
+            (data, mode) = try TextFile.readBytes(path, limit: maximumFileSize)
+        } catch .open(let code), .read(let code) {
             throw KronosKeyError(path: path, reason: String(cString: strerror(code)))
+        } catch .tooLarge {
+            throw KronosKeyError(path: path, reason: "larger than \(maximumFileSize) bytes")
+        } catch {
+            throw KronosKeyError(path: path, reason: error.reason)
         }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let code = errno
-            throw KronosKeyError(path: path, reason: String(cString: strerror(code)))
-        }
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            throw KronosKeyError(path: path, reason: "not a regular file")
-        }
-        let mode = info.st_mode & 0o777
         guard mode & 0o037 == 0 else {
             throw KronosKeyError(
                 path: path,
-                reason: "mode \(String(mode, radix: 8)) is too open (others or group-write bits set); "
+                reason: "mode \(String(mode & 0o777, radix: 8)) is too open (others or group-write bits set); "
                     + "use chmod 600 or 640")
-        }
-        guard Int(info.st_size) <= maximumFileSize else {
-            throw KronosKeyError(path: path, reason: "larger than \(maximumFileSize) bytes")
-        }
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                throw KronosKeyError(path: path, reason: String(cString: strerror(code)))
-            }
-            if n == 0 { break }
-            data.append(contentsOf: chunk[0..<n])
-            if data.count > maximumFileSize {
-                throw KronosKeyError(path: path, reason: "larger than \(maximumFileSize) bytes")
-            }
         }
         if data.last == UInt8(ascii: "\n") { data.removeLast() }
         guard !data.isEmpty else { throw KronosKeyError(path: path, reason: "empty key") }

@@ -12,6 +12,8 @@ public final class LineWriter: FrameSink {
     public private(set) var framesWritten: UInt64 = 0
     /// Frames lost to write errors (a closed pipe, a full disk).
     public private(set) var framesFailed: UInt64 = 0
+    /// The reader closed the pipe (EPIPE).
+    public private(set) var isClosed = false
 
     private let fd: Int32
     private let ownsDescriptor: Bool
@@ -57,6 +59,7 @@ public final class LineWriter: FrameSink {
                 let n = Glibc.write(fd, bytes.baseAddress! + offset, end - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
+                    if errno == EPIPE { isClosed = true }
                     if !loggedFailure {
                         logger.error("writing frames failed: \(String(cString: strerror(errno)))")
                         loggedFailure = true

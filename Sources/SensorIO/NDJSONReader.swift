@@ -127,7 +127,7 @@ public enum FlowFrameJSON {
             source: IPAddress(ipv4: 0, 0, 0, 0), destination: IPAddress(ipv4: 0, 0, 0, 0), sourcePort: 0,
             destinationPort: 0, transport: .tcp, bytesIn: 0, bytesOut: 0, duration: 0, payload: nil)
         for (key, value) in members {
-            guard seen.insert(key).inserted else { throw FrameParseError("key \"\(key)\" appears twice") }
+            guard seen.insert(key).inserted else { throw FrameParseError("key \"\(Echo.escaped(key, limit: 64))\" appears twice") }
             switch key {
             case "src_ip": source = try address(key, value)
             case "dst_ip": destination = try address(key, value)
@@ -152,6 +152,15 @@ public enum FlowFrameJSON {
                 case .string(let text):
                     guard let bytes = Base64.decode(text), isCanonicalBase64(text, bytes: bytes) else {
                         throw FrameParseError("key \"payload\": not valid base64: \(value.summary)")
+                    }
+                    // The FlowFrame contract: a snapshot of 1 to 128 bytes, or null for none.
+                    guard !bytes.isEmpty else {
+                        throw FrameParseError("key \"payload\": empty (a frame without payload has null)")
+                    }
+                    guard bytes.count <= PacketParser.snapshotMax else {
+                        throw FrameParseError(
+                            "key \"payload\": \(bytes.count) bytes, a FlowFrame snapshot holds at most "
+                                + "\(PacketParser.snapshotMax)")
                     }
                     payload = .some(bytes)
                 default:
@@ -182,7 +191,7 @@ public enum FlowFrameJSON {
                 default: throw FrameParseError("key \"label\": expected a string or null, got \(value.summary)")
                 }
             default:
-                throw FrameParseError("unknown key \"\(key)\"")
+                throw FrameParseError("unknown key \"\(Echo.escaped(key, limit: 64))\"")
             }
         }
         guard let source else { throw missing("src_ip") }
@@ -303,8 +312,7 @@ enum JSONValue: Equatable {
     var summary: String {
         switch self {
         case .string(let text):
-            let shown = text.count > 40 ? String(text.prefix(40)) + "..." : text
-            return "\"\(shown)\""
+            return "\"\(Echo.escaped(text, limit: 40))\""
         case .number(let text): return text
         case .bool(let value): return value ? "true" : "false"
         case .null: return "null"

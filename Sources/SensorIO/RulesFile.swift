@@ -1,5 +1,4 @@
 import SensorCore
-import Yams
 
 #if canImport(Glibc)
 import Glibc
@@ -76,16 +75,14 @@ public enum RulesFile {
                 throw RulesFileError("\(source): \(error.message)")
             }
         case .yaml:
+            let node: YAMLNode?
             do {
-                guard let node = try Yams.compose(yaml: text) else {
-                    throw RulesFileError("\(source): the file is empty")
-                }
-                document = try value(of: node, source: source)
-            } catch let error as RulesFileError {
-                throw error
+                node = try YAML.compose(text)
             } catch {
                 throw RulesFileError("\(source): not YAML: \(error)")
             }
+            guard let node else { throw RulesFileError("\(source): the file is empty") }
+            document = try value(of: node, source: source)
         }
         return try rules(in: document, source: source)
     }
@@ -107,25 +104,21 @@ public enum RulesFile {
     }
 
     /// A YAML node as the JSON value it spells.
-    private static func value(of node: Node, source: String) throws(RulesFileError) -> JSONValue {
-        switch node {
-        case .scalar(let scalar):
-            switch Tag.Name(rawValue: node.tag.description) {
+    private static func value(of node: YAMLNode, source: String) throws(RulesFileError) -> JSONValue {
+        switch node.content {
+        case .scalar(let text, let type):
+            switch type {
             case .null: return .null
             case .bool:
-                guard let flag = node.bool else { break }
-                return .bool(flag)
+                if let flag = node.bool { return .bool(flag) }
             case .int:
-                guard let number = node.int else { break }
-                return .number(String(number))
+                if let number = node.int { return .number(String(number)) }
             case .float:
-                guard let number = node.float, number.isFinite else { break }
-                return .number(number.description)
-            default:
-                return .string(scalar.string)
+                if let number = node.float, number.isFinite { return .number(number.description) }
+            case .string:
+                return .string(text)
             }
-            let line = node.mark.map { " (line \($0.line))" } ?? ""
-            throw RulesFileError("\(source): cannot read the value \"\(scalar.string)\"\(line)")
+            throw RulesFileError("\(source): cannot read the value \"\(Echo.escaped(text))\" (line \(node.line))")
         case .sequence(let sequence):
             var elements: [JSONValue] = []
             for element in sequence { elements.append(try value(of: element, source: source)) }
@@ -133,10 +126,10 @@ public enum RulesFile {
         case .mapping(let mapping):
             var members: [(String, JSONValue)] = []
             for (key, element) in mapping {
-                guard case .scalar(let name) = key else {
-                    throw RulesFileError("\(source): a mapping key is not a plain name")
+                guard let name = key.scalarText else {
+                    throw RulesFileError("\(source): a mapping key is not a plain name (line \(key.line))")
                 }
-                members.append((name.string, try value(of: element, source: source)))
+                members.append((name, try value(of: element, source: source)))
             }
             return .object(members)
         }
@@ -147,7 +140,7 @@ public enum RulesFile {
         switch document {
         case .object(let members):
             if let extra = members.first(where: { $0.0 != "rules" }) {
-                throw RulesFileError("\(source): unknown top-level key \"\(extra.0)\" (expected only \"rules\")")
+                throw RulesFileError("\(source): unknown top-level key \"\(Echo.escaped(extra.0, limit: 64))\" (expected only \"rules\")")
             }
             guard let rules = members.first(where: { $0.0 == "rules" })?.1 else {
                 throw RulesFileError("\(source): missing the top-level key \"rules\"")
@@ -172,7 +165,7 @@ public enum RulesFile {
     private static func rule(_ value: JSONValue, number: Int, source: String) throws(RulesFileError) -> LabelRule {
         var name = "rule \(number)"
         func fail(_ field: String, _ message: String) -> RulesFileError {
-            RulesFileError("\(source): \(name): field \"\(field)\": \(message)")
+            RulesFileError("\(source): \(name): field \"\(Echo.escaped(field, limit: 64))\": \(message)")
         }
         guard case .object(let members) = value else {
             throw RulesFileError("\(source): \(name): expected an object with \"label\" and \"match\", got \(value.kind)")
@@ -183,7 +176,7 @@ public enum RulesFile {
         guard case .string(let label) = labelValue, !label.isEmpty else {
             throw fail("label", "expected a non-empty string, got \(labelValue.summary)")
         }
-        name = "rule \(number) (\(label))"
+        name = "rule \(number) (\(Echo.escaped(label, limit: 64)))"
         var seen = Set<String>()
         for (key, _) in members {
             guard key == "label" || key == "match" else {

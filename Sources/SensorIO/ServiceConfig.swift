@@ -1,6 +1,5 @@
 import Logging
 import SensorCore
-import Yams
 
 #if canImport(Glibc)
 import Glibc
@@ -110,7 +109,7 @@ public struct RunSettings: Sendable, Equatable {
             var seen = Set<String>()
             for name in interfaces {
                 if let problem = Self.interfaceNameProblem(name) { return (.interfaces, problem) }
-                if !seen.insert(name).inserted { return (.interfaces, "\"\(name)\" is listed twice") }
+                if !seen.insert(name).inserted { return (.interfaces, "\"\(Echo.escaped(name))\" is listed twice") }
             }
         }
         if let kronosSocket, kronosSocket.isEmpty || kronosSocket.utf8.count >= 108 {
@@ -121,13 +120,16 @@ public struct RunSettings: Sendable, Equatable {
         if let drainTimeout, !(drainTimeout >= 0 && drainTimeout.isFinite) {
             return (.drainTimeout, "must be 0 or more seconds, got \(drainTimeout)")
         }
-        for (setting, value) in [
-            (RunSetting.idleTimeout, idleTimeout), (.activeTimeout, activeTimeout),
-            (.statsInterval, statsInterval),
+        // Floors: a flow timeout under a millisecond ends flows faster than a frame's microsecond
+        // duration can show; a stats line more often than ten times a second is noise.
+        for (setting, value, floor) in [
+            (RunSetting.idleTimeout, idleTimeout, 0.001), (.activeTimeout, activeTimeout, 0.001),
+            (.statsInterval, statsInterval, 0.1),
         ] {
             if let value, !(value > 0 && value.isFinite) {
                 return (setting, "must be a number of seconds above 0, got \(value)")
             }
+            if let value, value < floor { return (setting, "must be at least \(floor) seconds, got \(value)") }
             // Seconds become Int64 nanoseconds: keep far from overflow (about 292 years).
             if let value, value > 1e9 { return (setting, "must be at most 1e9 seconds, got \(value)") }
         }
@@ -141,9 +143,9 @@ public struct RunSettings: Sendable, Equatable {
     static func interfaceNameProblem(_ name: String) -> String? {
         if name.isEmpty { return "an interface name is empty" }
         // IFNAMSIZ is 16 with the terminating NUL.
-        if name.utf8.count > 15 { return "\"\(name)\" is longer than 15 bytes, too long for an interface name" }
+        if name.utf8.count > 15 { return "\"\(Echo.escaped(name))\" is longer than 15 bytes, too long for an interface name" }
         if name.contains(where: { $0 == "/" || $0 == ":" || $0.isWhitespace }) || name == "." || name == ".." {
-            return "\"\(name)\" is not a valid interface name"
+            return "\"\(Echo.escaped(name))\" is not a valid interface name"
         }
         return nil
     }
@@ -240,7 +242,7 @@ public struct ServiceConfigError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         var text = "config file \(file)"
         if let line { text += ", line \(line)" }
-        if let key { text += ": key \"\(key)\"" }
+        if let key { text += ": key \"\(Echo.escaped(key))\"" }
         return text + ": " + message
     }
 }
@@ -259,26 +261,25 @@ public enum ServiceConfig {
 
     /// Parses and checks config text; `source` names the file in errors.
     public static func parse(_ text: String, source: String) throws(ServiceConfigError) -> RunSettings {
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try YAML.compose(text)
         } catch {
             throw ServiceConfigError(file: source, message: "not valid YAML: \(error)")
         }
         var settings = RunSettings()
         guard let root else { return settings }  // empty, or only comments
-        if case .scalar = root, root.tag.description == Tag.Name.null.rawValue { return settings }
-        guard case .mapping(let mapping) = root else {
+        if root.scalarType == .null { return settings }
+        guard case .mapping(let mapping) = root.content else {
             throw ServiceConfigError(
                 file: source, line: line(root),
                 message: "expected a mapping of settings (key: value), got \(kind(root))")
         }
         var seen = Set<String>()
         for (keyNode, valueNode) in mapping {
-            guard case .scalar(let keyScalar) = keyNode else {
+            guard let name = keyNode.scalarText else {
                 throw ServiceConfigError(file: source, line: line(keyNode), message: "a key is not a plain name")
             }
-            let name = keyScalar.string
             func fail(_ message: String) -> ServiceConfigError {
                 ServiceConfigError(file: source, key: name, line: line(valueNode) ?? line(keyNode), message: message)
             }
@@ -338,71 +339,60 @@ public enum ServiceConfig {
 
     private typealias Fail = (String) -> ServiceConfigError
 
-    private static func line(_ node: Node) -> Int? { node.mark.map { $0.line } }
+    private static func line(_ node: YAMLNode) -> Int? { node.line }
 
-    private static func kind(_ node: Node) -> String {
-        switch node {
-        case .scalar(let scalar):
-            switch Tag.Name(rawValue: node.tag.description) {
+    private static func kind(_ node: YAMLNode) -> String {
+        switch node.content {
+        case .scalar(let text, let type):
+            let shown = Echo.escaped(text)
+            switch type {
             case .null: return "nothing (null)"
-            case .bool: return "a boolean (\(scalar.string))"
-            case .int: return "an integer (\(scalar.string))"
-            case .float: return "a number (\(scalar.string))"
-            default: return "a string (\"\(scalar.string)\")"
+            case .bool: return "a boolean (\(shown))"
+            case .int: return "an integer (\(shown))"
+            case .float: return "a number (\(shown))"
+            case .string: return "a string (\"\(shown)\")"
             }
         case .sequence: return "a list"
         case .mapping: return "a mapping"
         }
     }
 
-    private static func tagName(_ node: Node) -> Tag.Name { Tag.Name(rawValue: node.tag.description) }
-
-    private static func bool(_ node: Node, _ fail: Fail) throws(ServiceConfigError) -> Bool {
-        guard case .scalar = node, tagName(node) == .bool, let value = node.bool else {
-            throw fail("expected true or false, got \(kind(node))")
-        }
+    private static func bool(_ node: YAMLNode, _ fail: Fail) throws(ServiceConfigError) -> Bool {
+        guard let value = node.bool else { throw fail("expected true or false, got \(kind(node))") }
         return value
     }
 
-    private static func integer(_ node: Node, _ fail: Fail) throws(ServiceConfigError) -> Int {
-        guard case .scalar = node, tagName(node) == .int, let value = node.int else {
-            throw fail("expected an integer, got \(kind(node))")
-        }
+    private static func integer(_ node: YAMLNode, _ fail: Fail) throws(ServiceConfigError) -> Int {
+        guard let value = node.int else { throw fail("expected an integer, got \(kind(node))") }
         return value
     }
 
-    private static func seconds(_ node: Node, _ fail: Fail) throws(ServiceConfigError) -> Double {
-        guard case .scalar = node else { throw fail("expected a number of seconds, got \(kind(node))") }
-        switch tagName(node) {
-        case .int:
-            if let value = node.int { return Double(value) }
-        case .float:
-            if let value = node.float {
-                guard value.isFinite else { throw fail("must be a finite number of seconds, got \(value)") }
-                return value
-            }
-        default: break
+    private static func seconds(_ node: YAMLNode, _ fail: Fail) throws(ServiceConfigError) -> Double {
+        if let value = node.int { return Double(value) }
+        if let value = node.float {
+            guard value.isFinite else { throw fail("must be a finite number of seconds, got \(value)") }
+            return value
         }
         throw fail("expected a number of seconds, got \(kind(node))")
     }
 
-    private static func string(_ node: Node, _ fail: Fail) throws(ServiceConfigError) -> String {
-        guard case .scalar(let scalar) = node, tagName(node) == .str else {
+    private static func string(_ node: YAMLNode, _ fail: Fail) throws(ServiceConfigError) -> String {
+        guard node.scalarType == .string, let text = node.scalarText else {
             throw fail("expected a string, got \(kind(node))")
         }
-        return scalar.string
+        return text
     }
 
-    private static func stringList(_ node: Node, _ fail: Fail) throws(ServiceConfigError) -> [String] {
-        guard case .sequence(let sequence) = node else {
+    private static func stringList(_ node: YAMLNode, _ fail: Fail) throws(ServiceConfigError) -> [String] {
+        guard case .sequence(let sequence) = node.content else {
             throw fail("expected a list of interface names (for example [eth0]), got \(kind(node))")
         }
         var names: [String] = []
         for element in sequence {
-            guard case .scalar(let scalar) = element, tagName(element) == .str else {
+            guard element.scalarType == .string, let text = element.scalarText else {
                 throw fail("expected interface names (strings; quote a name YAML reads otherwise), got \(kind(element))")
             }
-            names.append(scalar.string)
+            names.append(text)
         }
         return names
     }

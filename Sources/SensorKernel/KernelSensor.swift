@@ -64,12 +64,7 @@ public final class KernelSensor {
                 "missing capabilities \(missing.joined(separator: ", ")): dps needs CAP_BPF, "
                     + "CAP_NET_ADMIN and CAP_PERFMON (run it as root or grant those capabilities)")
         }
-        let probe = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nil)
-        if probe == 0 {
-            throw KernelError("this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF, Linux 5.8+)")
-        } else if probe < 0 {
-            throw KernelError("probing BPF support", code: probe)
-        }
+        try Self.probeRingBuffer()
 
         do {
             for interface in resolved {
@@ -86,6 +81,28 @@ public final class KernelSensor {
     }
 
     deinit { close() }
+
+    /// Creates (and closes) a one-page ring buffer, the first `bpf()` call dps makes, so that what
+    /// the kernel says is reported as it is: EINVAL is a kernel without ring buffers, EPERM a
+    /// refusal (libbpf's own probe reports both as "not supported").
+    static func probeRingBuffer() throws {
+        let fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, nil, 0, 0, UInt32(sysconf(Int32(_SC_PAGESIZE))), nil)
+        guard fd < 0 else {
+            Glibc.close(fd)
+            return
+        }
+        switch -fd {
+        case EINVAL:
+            throw KernelError("this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF, Linux 5.8+)")
+        case EPERM, EACCES:
+            throw KernelError(
+                "creating a BPF ring buffer: the kernel refused the bpf() system call: "
+                    + "\(String(cString: strerror(-fd))) (errno \(-fd)): permission denied: a seccomp filter "
+                    + "(systemd's SystemCallFilter=, a container's profile) or missing CAP_BPF?")
+        default:
+            throw KernelError("creating a BPF ring buffer", code: fd)
+        }
+    }
 
     private func load(ringBytes: UInt32) throws {
         let opened = objectBytes.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, nil) }

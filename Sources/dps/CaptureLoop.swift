@@ -76,6 +76,12 @@ final class CaptureLoop: @unchecked Sendable {
             let now = sensor.now()
             table.advance(to: now)
             sink.flush()
+            if sink.isClosed {
+                // What a Unix tool does when its output is gone (`dps run --stdout | head`):
+                // stop, here with the hooks detached, instead of capturing into nowhere.
+                logger.warning("the output of frames was closed (broken pipe): stopping")
+                break
+            }
             if let watchdogHalf, let notifier, now >= nextWatchdog {
                 notified(notifier.watchdog())
                 nextWatchdog = now + watchdogHalf

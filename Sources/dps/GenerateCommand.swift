@@ -47,7 +47,7 @@ struct GenerateCommand: AsyncParsableCommand {
                 writer = try LineWriter(path: out, encoder: FrameEncoder(), logger: logger)
             }
         } catch {
-            Stderr.write("dps: error: \(error)\n")
+            Stderr.line("dps: error: \(error)")
             throw ExitCode.failure
         }
         var generator = FrameGenerator(seed: seed)
@@ -69,9 +69,9 @@ struct GenerateCommand: AsyncParsableCommand {
         }
         let classes = SyntheticClass.allCases.map { "\($0.rawValue)=\(perClass[$0] ?? 0)" }.joined(separator: " ")
         let labels = perLabel.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
-        Stderr.write("dps: generated \(count) frames (seed \(seed)): \(classes); labels: \(labels)\n")
+        Stderr.line("dps: generated \(count) frames (seed \(seed)): \(classes); labels: \(labels)")
         if writer.framesFailed > 0 {
-            Stderr.write("dps: error: \(writer.framesFailed) frames could not be written\n")
+            Stderr.line("dps: error: \(writer.framesFailed) frames could not be written")
             throw ExitCode.failure
         }
     }

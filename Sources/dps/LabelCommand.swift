@@ -107,7 +107,7 @@ struct LabelCommand: AsyncParsableCommand {
             do {
                 (ruleSet, fileFormat) = try RulesFile.load(path: rules)
             } catch {
-                Stderr.write("dps: error: \(error)\n")
+                Stderr.line("dps: error: \(error)")
                 throw ExitCode.failure
             }
         }
@@ -126,7 +126,7 @@ struct LabelCommand: AsyncParsableCommand {
             do {
                 writer = try LineWriter(path: out!, encoder: encoder, logger: logger)
             } catch {
-                Stderr.write("dps: error: \(error)\n")
+                Stderr.line("dps: error: \(error)")
                 throw ExitCode.failure
             }
         }
@@ -142,9 +142,9 @@ struct LabelCommand: AsyncParsableCommand {
             failed = try await labelLive(into: sink, logger: logger)
         }
         sink.finish(timeout: 0)
-        Stderr.write("dps: \(sink.summary)\n")
+        Stderr.line("dps: \(sink.summary)")
         if writer.framesFailed > 0 {
-            Stderr.write("dps: error: \(writer.framesFailed) frames could not be written\n")
+            Stderr.line("dps: error: \(writer.framesFailed) frames could not be written")
             failed = true
         }
         if failed { throw ExitCode.failure }
@@ -166,7 +166,7 @@ struct LabelCommand: AsyncParsableCommand {
             do {
                 reader = try NDJSONReader(path: path)
             } catch {
-                Stderr.write("dps: error: \(error)\n")
+                Stderr.line("dps: error: \(error)")
                 sink.countError()
                 unreadable = true
                 if strict { return true }
@@ -181,10 +181,10 @@ struct LabelCommand: AsyncParsableCommand {
                     case .failure(let error):
                         sink.countError()
                         if reported < Self.maxReportedErrors {
-                            Stderr.write("dps: error: \(error)\n")
+                            Stderr.line("dps: error: \(error)")
                             reported += 1
                             if reported == Self.maxReportedErrors {
-                                Stderr.write("dps: further bad lines are only counted\n")
+                                Stderr.line("dps: further bad lines are only counted")
                             }
                         }
                         if strict { throw StopAtError() }
@@ -193,7 +193,7 @@ struct LabelCommand: AsyncParsableCommand {
             } catch is StopAtError {
                 return true
             } catch {
-                Stderr.write("dps: error: \(error)\n")
+                Stderr.line("dps: error: \(error)")
                 sink.countError()
                 unreadable = true
                 if strict { return true }
@@ -227,7 +227,7 @@ struct LabelCommand: AsyncParsableCommand {
                     "frames": "\(stats.frames)", "trailing": "\(stats.trailingPackets)",
                 ])
             if let damage {
-                Stderr.write("dps: error: \(damage)\n")
+                Stderr.line("dps: error: \(damage)")
                 sink.countError()
                 failed = true
                 if strict { break }
@@ -252,7 +252,7 @@ struct LabelCommand: AsyncParsableCommand {
                 flows.ingest(event, snapshot: snapshot)
             }
         } catch {
-            Stderr.write("dps: error: \(error)\n")
+            Stderr.line("dps: error: \(error)")
             return true
         }
         logger.info(

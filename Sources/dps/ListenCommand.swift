@@ -48,7 +48,7 @@ struct ListenCommand: AsyncParsableCommand {
         do {
             key = try hmacKeyFile.map { path throws(KronosKeyError) in try KronosKey.load(path: path) }
         } catch {
-            Stderr.write("dps: error: \(error)\n")
+            Stderr.line("dps: error: \(error)")
             throw ExitCode.failure
         }
         let listener: KronosListener
@@ -69,11 +69,10 @@ struct ListenCommand: AsyncParsableCommand {
                     }
                 })
         } catch {
-            Stderr.write("dps: error: \(error)\n")
+            Stderr.line("dps: error: \(error)")
             throw ExitCode.failure
         }
-        Stderr.write(
-            "dps listen: on \(socket)\(key == nil ? " (not checking signatures)" : " (HMAC-SHA256 required)")\n")
+        Stderr.line("dps listen: on \(socket)\(key == nil ? " (not checking signatures)" : " (HMAC-SHA256 required)")")
         let group = ServiceGroup(
             configuration: .init(
                 services: [
@@ -82,6 +81,6 @@ struct ListenCommand: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
-        Stderr.write("dps listen: \(listener.counters)\n")
+        Stderr.line("dps listen: \(listener.counters)")
     }
 }

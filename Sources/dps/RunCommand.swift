@@ -95,7 +95,7 @@ struct RunCommand: AsyncParsableCommand {
         var fileSettings = RunSettings()
         var file: String?
         if let explicit {
-            file = explicit
+            file = explicit == "/dev/null" ? nil : explicit  // "no config file", as documented
         } else if access(ServiceConfig.defaultPath, F_OK) == 0 {
             file = ServiceConfig.defaultPath
         }
@@ -124,7 +124,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             (options, configFile) = try Self.resolve(configPath: config, commandLine: commandLineSettings)
         } catch {
-            Stderr.write("dps: error: \(error)\n")
+            Stderr.line("dps: error: \(error)")
             throw ExitCode.failure
         }
         let logger = Logs.bootstrap(level: options.logLevel)
@@ -140,7 +140,7 @@ struct RunCommand: AsyncParsableCommand {
             do {
                 key = try Self.kronosKey(explicitPath: options.hmacKeyFile, environment: environment, logger: logger)
             } catch {
-                Stderr.write("dps: error: \(error)\n")
+                Stderr.line("dps: error: \(error)")
                 throw ExitCode.failure
             }
             if let key {
@@ -165,7 +165,7 @@ struct RunCommand: AsyncParsableCommand {
             }
         } catch {
             sink.finish(timeout: 0)
-            Stderr.write("dps: error: \(error)\n")
+            Stderr.line("dps: error: \(error)")
             throw ExitCode.failure
         }
         logger.info(
@@ -198,6 +198,9 @@ struct RunCommand: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+        // Stopped because stdout was closed: the status a shell reports for a tool that SIGPIPE
+        // ended (128 + 13), after a clean stop.
+        if sink.isClosed { throw ExitCode(128 + SIGPIPE) }
     }
 
     /// The Kronos key: `--hmac-key-file`, else the systemd credential `kronos-hmac-key`. The unit

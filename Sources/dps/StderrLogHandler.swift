@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import SensorCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -32,7 +33,7 @@ struct StderrLogHandler: LogHandler {
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
             line += " \(key)=\(value)"
         }
-        Stderr.write(line + "\n")
+        Stderr.line(line)
     }
 
     static func priority(_ level: Logger.Level) -> Int {
@@ -66,6 +67,13 @@ enum Logs {
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 enum Stderr {
+    /// One line, whatever `text` holds: control characters (a newline, ESC, NUL in a value read
+    /// from a file or a packet) are escaped, so no input can forge a log line or drive the
+    /// terminal, and a line is cut at 2000 characters (`Echo`).
+    static func line(_ text: String) {
+        write(Echo.escaped(text, limit: 2000) + "\n")
+    }
+
     /// One write(2) per call, so concurrent lines never interleave.
     static func write(_ text: String) {
         var text = text

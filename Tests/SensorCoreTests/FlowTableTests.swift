@@ -212,6 +212,36 @@ struct FlowTableTests {
         #expect(out.frames[1].firstSeen == (Script.start + 60 * Script.second) / 1000)
     }
 
+    @Test("a tiny or zero active timeout over a long quiet stretch: exact frames, no step per period")
+    func tinyActiveTimeout() {
+        for active: Int64 in [0, 1] {
+            let (table, out) = makeTable(FlowTableConfiguration(idleTimeout: 10 * Script.second, activeTimeout: active))
+            #expect(table.configuration.activeTimeout == 1)
+            table.ingest(Script.event(at: 0, transport: IPProtocolNumber.udp, length: 10))
+            table.ingest(Script.event(at: 5, transport: IPProtocolNumber.udp, length: 20))
+            table.advance(to: Script.start + 1_000_000 * Script.second)
+            #expect(out.frames.map(\.endReason) == [.active, .active])
+            #expect(out.frames.map(\.bytesIn) == [10, 20])
+            #expect(table.count == 0)
+        }
+    }
+
+    @Test("flows back from empty periods expire in time order, periods aligned to their first packet")
+    func resumedPeriodsInOrder() {
+        let ms = Script.second / 1000
+        let (table, out) = makeTable(FlowTableConfiguration(idleTimeout: 10 * ms, activeTimeout: ms))
+        let a: UInt16 = 1000, b: UInt16 = 2000
+        table.ingest(Script.event(at: 0, sport: a, transport: IPProtocolNumber.udp, length: 1))
+        table.ingest(Script.event(at: 0.0004, sport: b, transport: IPProtocolNumber.udp, length: 2))
+        // b comes back first but its period (from 5.4 ms) starts after a's (from 5.0 ms).
+        table.ingest(Script.event(at: 0.0055, sport: b, transport: IPProtocolNumber.udp, length: 3))
+        table.ingest(Script.event(at: 0.0056, sport: a, transport: IPProtocolNumber.udp, length: 4))
+        table.advance(to: Script.start + 30 * ms)
+        #expect(out.frames.map(\.bytesIn) == [1, 2, 4, 3])
+        #expect(out.frames.map(\.endReason) == [.active, .active, .active, .active])
+        #expect(table.count == 0)
+    }
+
     @Test("a full table emits the longest-idle flow early as evicted")
     func eviction() {
         let (table, out) = makeTable(FlowTableConfiguration(maxFlows: 3))

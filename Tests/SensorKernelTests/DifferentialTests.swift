@@ -135,6 +135,56 @@ final class DifferentialTests {
         #expect(tally.records > 0)
     }
 
+    /// Fuzzing the pair: frames of the shared captures, mutated (bytes set, flipped, cut,
+    /// inserted, the IP/L4 header region favoured) by a seeded generator, so a run is repeatable
+    /// and a mismatch names its seed and frame. Both must agree on every one, as on real frames.
+    static let mutantsPerPath = 6000
+
+    @Test(arguments: paths)
+    func mutatedFramesParseAlike(path: String) throws {
+        try use(path)
+        var originals: [[UInt8]] = []
+        for name in SharedCapturesDirectory.captures {
+            let source = try PcapSource(path: SharedCapturesDirectory.path(name))
+            let linkType = source.linkType
+            var taken = 0
+            try source.forEachRecord { frame, _, _ in
+                guard taken < 60, let ethernet = Self.asEthernet(frame, linkType: linkType) else { return }
+                originals.append(ethernet)
+                taken += 1
+            }
+        }
+        #expect(originals.count > 500)
+        let seed: UInt64 = 0x6470_6675_7a7a
+        var random = Xoshiro256StarStar(seed: seed)
+        var tally = Tally()
+        for number in 0..<Self.mutantsPerPath {
+            var frame = originals[Int(random.next() % UInt64(originals.count))]
+            for _ in 0..<(1 + random.next() % 4) {
+                // Most edits land in the first 80 bytes: Ethernet, VLAN, IP and L4 headers.
+                let span = random.next() % 4 == 0 ? max(frame.count, 1) : min(max(frame.count, 1), 80)
+                let at = Int(random.next() % UInt64(span))
+                switch random.next() % 6 {
+                case 0 where at < frame.count: frame[at] = UInt8(truncatingIfNeeded: random.next())
+                case 1 where at < frame.count: frame[at] ^= 1 << UInt8(random.next() % 8)
+                case 2: frame.removeLast(min(frame.count, Int(random.next() % 64)))
+                case 3 where at <= frame.count:
+                    frame.insert(contentsOf: (0..<(1 + random.next() % 8)).map { _ in UInt8(truncatingIfNeeded: random.next()) }, at: at)
+                case 4 where at + 1 < frame.count:
+                    frame[at] = [0x00, 0xFF, 0x45, 0x60, 0x81, 0x86, 0xDD, 0x06, 0x11, 0x2C][Int(random.next() % 10)]
+                default:
+                    if at + 2 <= frame.count { frame.replaceSubrange(at..<(at + 2), with: [0, 0]) }
+                }
+            }
+            try compare(frame, label: "seed \(seed) mutant #\(number)", tally: &tally)
+        }
+        print(
+            "differential mutants (\(path)): \(Self.mutantsPerPath) frames, \(tally.records) records, "
+                + "\(tally.notIP) not IP, \(tally.malformed) malformed, \(tally.refused) refused")
+        #expect(tally.mismatches.isEmpty, "\(tally.mismatches.prefix(10).joined(separator: "\n"))")
+        #expect(tally.records > Self.mutantsPerPath / 10 && tally.malformed > 0)
+    }
+
     /// Edge cases the captures may not hold: every rule of the parser, on hand-built frames.
     @Test(arguments: paths)
     func handBuiltFramesParseAlike(path: String) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -60,7 +61,7 @@ struct KronosEndToEndTests {
         defer { pair.remove() }
         let dps = try pair.spawn(
             in: pair.sensor,
-            [TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--kronos-socket", socketPath,
+            [TestPaths.dps, "run", "--config", "/dev/null", "--interface", Pair.sensorInterface, "--kronos-socket", socketPath,
              "--hmac-key-file", keyPath, "--idle-timeout", "1"])
         defer { if dps.process.isRunning { dps.signal(SIGKILL) } }
         guard dps.waitFor("capturing", inStderr: true, timeout: 20) else {
@@ -105,7 +106,7 @@ struct KronosEndToEndTests {
         defer { pair.remove() }
         let result = try pair.run(
             in: pair.sensor,
-            [TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--attach", "tc", "--kronos-socket",
+            [TestPaths.dps, "run", "--config", "/dev/null", "--interface", Pair.sensorInterface, "--attach", "tc", "--kronos-socket",
              scratch.file("kronos.sock"), "--hmac-key-file", keyPath])
         #expect(result.status != 0)
         #expect(result.err.contains("HMAC key file \(keyPath): mode 644 is too open"), "stderr: \(result.err)")
@@ -116,7 +117,7 @@ struct KronosEndToEndTests {
 
         let missing = try pair.run(
             in: pair.sensor,
-            [TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--hmac-key-file", scratch.file("absent")])
+            [TestPaths.dps, "run", "--config", "/dev/null", "--interface", Pair.sensorInterface, "--hmac-key-file", scratch.file("absent")])
         #expect(missing.status != 0)
         #expect(missing.err.contains("HMAC key file \(scratch.file("absent")): No such file or directory"))
     }
@@ -128,7 +129,7 @@ struct KronosEndToEndTests {
         defer { pair.remove() }
         let dps = try pair.spawn(
             in: pair.sensor,
-            [TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--kronos-socket",
+            [TestPaths.dps, "run", "--config", "/dev/null", "--interface", Pair.sensorInterface, "--kronos-socket",
              scratch.file("nobody.sock"), "--idle-timeout", "1", "--drain-timeout", "0.5"])
         defer { if dps.process.isRunning { dps.signal(SIGKILL) } }
         guard dps.waitFor("capturing", inStderr: true, timeout: 20) else {

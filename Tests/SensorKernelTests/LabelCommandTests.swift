@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import SensorCore
 import SensorIO
 import Testing

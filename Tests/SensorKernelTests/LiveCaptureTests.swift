@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `dps run` on a real kernel: a namespace pair joined by veth, traffic we generate, every field of
@@ -215,7 +216,7 @@ struct LiveCaptureTests {
         defer { pair.remove() }
         let first = try pair.startSensor()
         let second = try pair.run(
-            in: pair.sensor, [TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--stdout"])
+            in: pair.sensor, [TestPaths.dps, "run", "--config", "/dev/null", "--interface", Pair.sensorInterface, "--stdout"])
         #expect(second.status != 0)
         #expect(second.err.contains("another dps is already capturing on dps0"), "stderr: \(second.err)")
         #expect(try !pair.sensorHooks().isEmpty, "the first one's hooks stay")
@@ -230,7 +231,7 @@ struct LiveCaptureTests {
         defer { pair.remove() }
         let result = try pair.run(
             in: pair.sensor,
-            [TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--interface", "nosuch0", "--stdout"])
+            [TestPaths.dps, "run", "--config", "/dev/null", "--interface", Pair.sensorInterface, "--interface", "nosuch0", "--stdout"])
         #expect(result.status != 0)
         #expect(result.err.contains("no such network interface: nosuch0"))
         #expect(result.err.split(separator: "\n").count == 1, "one line: \(result.err)")
@@ -244,9 +245,27 @@ struct LiveCaptureTests {
         let result = try pair.run(
             in: pair.sensor,
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-             "--bounding-set=-all", TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--stdout"])
+             "--bounding-set=-all", TestPaths.dps, "run", "--config", "/dev/null", "--interface", Pair.sensorInterface, "--stdout"])
         #expect(result.status != 0)
         #expect(result.err.contains("CAP_BPF"), "stderr: \(result.err)")
+        #expect(try pair.sensorHooks().isEmpty)
+    }
+
+    @Test(
+        "bpf() refused by a seccomp filter: the kernel's answer, not \"no ring buffer\"",
+        .enabled(if: TestPaths.isX86_64, "the seccomp helper knows x86_64's system call numbers only"))
+    func seccompRefusesBPF() throws {
+        let pair = try Pair()
+        defer { pair.remove() }
+        let result = try pair.run(
+            in: pair.sensor,
+            ["python3", TestPaths.denyBPF, TestPaths.dps, "run", "--config", "/dev/null", "--interface", Pair.sensorInterface, "--stdout"])
+        #expect(result.status == 1)
+        #expect(
+            result.err == "dps: error: creating a BPF ring buffer: the kernel refused the bpf() system call: "
+                + "Operation not permitted (errno 1): permission denied: a seccomp filter (systemd's "
+                + "SystemCallFilter=, a container's profile) or missing CAP_BPF?\n", "stderr: \(result.err)")
+        #expect(!result.err.contains("no BPF ring buffer"))
         #expect(try pair.sensorHooks().isEmpty)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `dps run` as the service runs it: as an unprivileged user with only CAP_BPF, CAP_NET_ADMIN and
@@ -34,7 +35,7 @@ struct ServiceLiveTests {
     }
 
     func start(_ pair: Pair, _ arguments: [String], prefix: [String] = []) throws -> Spawned {
-        let dps = try pair.spawn(in: pair.sensor, prefix + [TestPaths.dps, "run"] + arguments)
+        let dps = try pair.spawn(in: pair.sensor, prefix + [TestPaths.dps, "run"] + (arguments.contains("--config") ? [] : ["--config", "/dev/null"]) + arguments)
         guard dps.waitFor("capturing", inStderr: true, timeout: 20) else {
             dps.signal(SIGKILL)
             throw TestSetupError("dps did not start: \(dps.stderr)")
@@ -84,7 +85,7 @@ struct ServiceLiveTests {
         defer { pair.remove() }
         let result = try pair.run(
             in: pair.sensor,
-            Self.setpriv(caps: ["bpf", "perfmon"]) + [TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--stdout"])
+            Self.setpriv(caps: ["bpf", "perfmon"]) + [TestPaths.dps, "run", "--config", "/dev/null", "--interface", Pair.sensorInterface, "--stdout"])
         #expect(result.status != 0)
         // Only the missing one is named as missing.
         #expect(result.err.hasPrefix("dps: error: missing capabilities CAP_NET_ADMIN: dps needs"), "stderr: \(result.err)")
@@ -111,7 +112,7 @@ struct ServiceLiveTests {
             in: pair.sensor,
             ["env", "NOTIFY_SOCKET=\(listener.path)", "WATCHDOG_USEC=1000000"]
                 + Self.setpriv(caps: ["bpf", "net_admin", "perfmon"])
-                + [TestPaths.dps, "run", "--interface", Pair.sensorInterface, "--stdout", "--stats-interval", "1"])
+                + [TestPaths.dps, "run", "--config", "/dev/null", "--interface", Pair.sensorInterface, "--stdout", "--stats-interval", "1"])
         defer { if dps.process.isRunning { dps.signal(SIGKILL) } }
         let ready = try #require(listener.waitFor(timeout: 20) { $0.hasPrefix("READY=1") }, "no READY=1: \(dps.stderr)")
         // When READY=1 arrives, both hooks are in place already.
@@ -290,7 +291,7 @@ struct ServiceLiveTests {
         chmod(credential.path, 0o644)
         let open = try pair.run(
             in: pair.sensor,
-            ["env", "CREDENTIALS_DIRECTORY=\(credentials.path)", TestPaths.dps, "run", "--interface", Pair.sensorInterface,
+            ["env", "CREDENTIALS_DIRECTORY=\(credentials.path)", TestPaths.dps, "run", "--config", "/dev/null", "--interface", Pair.sensorInterface,
              "--kronos-socket", socket])
         #expect(open.status != 0)
         #expect(open.err.contains("kronos-hmac-key: mode 644 is too open"), "\(open.err)")

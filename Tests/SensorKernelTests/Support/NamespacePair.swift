@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Synchronization
 
 private let namespaceCounter = Atomic<Int>(0)
@@ -83,7 +84,7 @@ final class NamespacePair: @unchecked Sendable {
     func startSensor(_ extra: [String] = []) throws -> Spawned {
         let dps = try spawn(
             in: sensor,
-            [TestPaths.dps, "run", "--interface", Self.sensorInterface, "--stdout", "--extended"] + extra)
+            [TestPaths.dps, "run", "--config", "/dev/null", "--interface", Self.sensorInterface, "--stdout", "--extended"] + extra)
         guard dps.waitFor("capturing", inStderr: true, timeout: 20) else {
             dps.signal(SIGKILL)
             throw TestSetupError("dps did not start: \(dps.stderr)")

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Writes the fuzzers' seed corpora: seeds.py CORPUS_DIR SHARED_DIR TARGET...
+
+packet: single frames from the shared captures, each prefixed by one byte that picks the link type
+        (its index in PacketParser.LinkType.allCases); pcap: the first 16 KiB of the small shared
+        captures; ndjson: lines of the shared sample frames; rules and config: the repository's own
+        example files and the documented rules. Existing corpus files are kept."""
+import os
+import re
+import struct
+import sys
+
+corpus, shared, targets = sys.argv[1], sys.argv[2], sys.argv[3:]
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+pcaps = os.path.join(shared, "pcaps")
+# PacketParser.LinkType.allCases, in order: null, ethernet, raw (12), raw (14), raw (101), loop, SLL, SLL2
+LINK_INDEX = {0: 0, 1: 1, 12: 2, 14: 3, 101: 4, 108: 5, 113: 6, 276: 7}
+
+
+def put(target, name, data):
+    directory = os.path.join(corpus, target)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, name), "wb") as f:
+        f.write(data)
+
+
+def frames(path, limit):
+    """(link type, frame) of the first records of a classic pcap file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 24:
+        return
+    magic = data[:4]
+    endian = {b"\xd4\xc3\xb2\xa1": "<", b"\x4d\x3c\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">", b"\xa1\xb2\x3c\x4d": ">"}.get(magic)
+    if endian is None:
+        return
+    link = struct.unpack(endian + "I", data[20:24])[0] & 0xFFFF
+    offset, count = 24, 0
+    while offset + 16 <= len(data) and count < limit:
+        caplen = struct.unpack(endian + "I", data[offset + 8:offset + 12])[0]
+        yield link, data[offset + 16:offset + 16 + caplen]
+        offset += 16 + caplen
+        count += 1
+
+
+captures = sorted(n for n in os.listdir(pcaps) if n.endswith((".pcap", ".pcapng"))) if os.path.isdir(pcaps) else []
+for target in targets:
+    if target == "packet":
+        for name in captures:
+            for i, (link, frame) in enumerate(frames(os.path.join(pcaps, name), 40)):
+                if link in LINK_INDEX:
+                    put("packet", f"{name}-{i}", bytes([LINK_INDEX[link]]) + frame)
+    elif target == "pcap":
+        for name in captures:
+            with open(os.path.join(pcaps, name), "rb") as f:
+                put("pcap", name, f.read(16384))
+    elif target == "ndjson":
+        sample = os.path.join(shared, "data", "sample_flows.ndjson")
+        if os.path.exists(sample):
+            with open(sample, "rb") as f:
+                for i, line in enumerate(f.read().splitlines()[:60]):
+                    put("ndjson", f"sample-{i}", line)
+    elif target == "rules":
+        with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
+            readme = f.read()
+        for i, block in enumerate(re.findall(r"```yaml\n(.*?)```", readme, re.S)):
+            put("rules", f"readme-{i}.yaml", block.encode())
+        put("rules", "rules.json", b'{"rules": [{"label": "web", "match": [{"any_port": [80, 443]}, '
+            b'{"protocol": "UDP", "port_range": [53, 53]}]}, {"label": "rest", "match": {}}]}')
+    elif target == "config":
+        with open(os.path.join(root, "systemd", "dps.yaml"), encoding="utf-8") as f:
+            example = f.read()
+        put("config", "example.yaml", example.encode())
+        uncommented = re.sub(r"^#([a-z_]+: )", r"\1", example, flags=re.M)
+        put("config", "every-key.yaml", uncommented.encode())
+    else:
+        sys.exit(f"seeds.py: unknown target {target}")
+for target in targets:
+    directory = os.path.join(corpus, target)
+    os.makedirs(directory, exist_ok=True)
+    print(f"seeds: {target}: {len(os.listdir(directory))} files in {directory}", file=sys.stderr)
