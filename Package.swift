@@ -95,8 +95,9 @@ let package = Package(
             ],
             exclude: ["Support/traffic.py", "Support/hooks.py", "Support/deny_bpf.py"]  // run by path by the tests, not resources
         ),
-        // The Debian package (packaging/deb): Debian's tools on it, then a real systemd running it.
-        .testTarget(name: "DeploymentTests", dependencies: ["TestSupport"]),
+        // How dps is deployed: the systemd unit and the installer (systemd-analyze, a staged
+        // install), the command's basics, and the Debian package under a real systemd.
+        .testTarget(name: "DeploymentTests", dependencies: ["TestSupport", "SensorKernel"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `dps label --interface` on a real kernel: traffic of each class between a namespace pair,

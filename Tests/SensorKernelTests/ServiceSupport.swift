@@ -70,19 +70,6 @@ final class NotifyListener: @unchecked Sendable {
     }
 }
 
-enum ServicePaths {
-    static let unit = TestPaths.packageRoot.appending(path: "systemd/dps.service").path
-    static let example = TestPaths.packageRoot.appending(path: "systemd/dps.yaml").path
-    static let installer = TestPaths.packageRoot.appending(path: "systemd/install.sh").path
-
-    /// A fresh temporary directory; remove it with `FileManager.removeItem`.
-    static func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appending(path: "dps-service-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-}
-
 /// `key=value` pairs of a STATUS= or log line (values without spaces).
 func counters(in text: String) -> [String: Int] {
     var result: [String: Int] = [:]

@@ -1,0 +1,188 @@
+import SensorCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a line is not a FlowFrame.
+public struct FrameParseError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A FlowFrame from one JSON object, checked strictly: the nine frame keys are required, the
+/// `--extended` keys and `label` are optional, any other key, a repeated key or a value of the
+/// wrong type is an error. Whitespace between tokens is allowed (`json.dumps` writes `", "` and
+/// `": "`).
+///
+/// Values round-trip through `FrameEncoder`: `duration` is kept as the double the text denotes
+/// (printed by the encoder in its shortest form), IPv4 addresses as given (IPv6 addresses are
+/// written back in RFC 5952 form), `payload` as its bytes.
+public enum FlowFrameJSON {
+    public static func parse(_ line: some Collection<UInt8>) throws(FrameParseError) -> FlowFrame {
+        let value = try JSONValue.parse(Array(line))
+        guard case .object(let members) = value else {
+            throw FrameParseError("not a JSON object (\(value.kind))")
+        }
+        var seen = Set<String>()
+        var source: IPAddress?
+        var destination: IPAddress?
+        var sourcePort: UInt16?
+        var destinationPort: UInt16?
+        var transport: FlowProtocol?
+        var bytesIn: UInt64?
+        var bytesOut: UInt64?
+        var duration: Double?
+        var payload: [UInt8]??
+        var frame = FlowFrame(
+            source: IPAddress(ipv4: 0, 0, 0, 0), destination: IPAddress(ipv4: 0, 0, 0, 0), sourcePort: 0,
+            destinationPort: 0, transport: .tcp, bytesIn: 0, bytesOut: 0, duration: 0, payload: nil)
+        for (key, value) in members {
+            guard seen.insert(key).inserted else { throw FrameParseError("key \"\(Echo.escaped(key, limit: 64))\" appears twice") }
+            switch key {
+            case "src_ip": source = try address(key, value)
+            case "dst_ip": destination = try address(key, value)
+            case "src_port": sourcePort = UInt16(try integer(key, value, max: UInt64(UInt16.max)))
+            case "dst_port": destinationPort = UInt16(try integer(key, value, max: UInt64(UInt16.max)))
+            case "protocol":
+                let text = try string(key, value)
+                guard let parsed = FlowProtocol(rawValue: text) else {
+                    throw FrameParseError("key \"protocol\": expected \"TCP\", \"UDP\" or \"OTHER\", got \(value.summary)")
+                }
+                transport = parsed
+            case "bytes_in": bytesIn = try integer(key, value)
+            case "bytes_out": bytesOut = try integer(key, value)
+            case "duration":
+                guard case .number(let text) = value, let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
+                    throw FrameParseError("key \"duration\": expected a number of seconds >= 0, got \(value.summary)")
+                }
+                duration = seconds
+            case "payload":
+                switch value {
+                case .null: payload = .some(nil)
+                case .string(let text):
+                    guard let bytes = Base64.decode(text), isCanonicalBase64(text, bytes: bytes) else {
+                        throw FrameParseError("key \"payload\": not valid base64: \(value.summary)")
+                    }
+                    // The FlowFrame contract: a snapshot of 1 to 128 bytes, or null for none.
+                    guard !bytes.isEmpty else {
+                        throw FrameParseError("key \"payload\": empty (a frame without payload has null)")
+                    }
+                    guard bytes.count <= PacketParser.snapshotMax else {
+                        throw FrameParseError(
+                            "key \"payload\": \(bytes.count) bytes, a FlowFrame snapshot holds at most "
+                                + "\(PacketParser.snapshotMax)")
+                    }
+                    payload = .some(bytes)
+                default:
+                    throw FrameParseError("key \"payload\": expected a base64 string or null, got \(value.summary)")
+                }
+            case "packets_in": frame.packetsIn = try integer(key, value)
+            case "packets_out": frame.packetsOut = try integer(key, value)
+            case "first_seen": frame.firstSeen = try epochMicroseconds(key, value)
+            case "last_seen": frame.lastSeen = try epochMicroseconds(key, value)
+            case "tcp_flags":
+                let text = try string(key, value)
+                guard text.allSatisfy({ "SAFPRUEC".contains($0) }) else {
+                    throw FrameParseError("key \"tcp_flags\": expected letters of SAFPRUEC, got \(value.summary)")
+                }
+                frame.tcpFlags = TCPFlags(letters: text)
+            case "end_reason":
+                let text = try string(key, value)
+                guard let reason = EndReason(rawValue: text) else {
+                    let names = EndReason.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw FrameParseError("key \"end_reason\": expected one of \(names), got \(value.summary)")
+                }
+                frame.endReason = reason
+            case "interface": frame.interface = try string(key, value)
+            case "label":
+                switch value {
+                case .null: frame.label = nil
+                case .string(let text): frame.label = text
+                default: throw FrameParseError("key \"label\": expected a string or null, got \(value.summary)")
+                }
+            default:
+                throw FrameParseError("unknown key \"\(Echo.escaped(key, limit: 64))\"")
+            }
+        }
+        guard let source else { throw missing("src_ip") }
+        guard let destination else { throw missing("dst_ip") }
+        guard let sourcePort else { throw missing("src_port") }
+        guard let destinationPort else { throw missing("dst_port") }
+        guard let transport else { throw missing("protocol") }
+        guard let bytesIn else { throw missing("bytes_in") }
+        guard let bytesOut else { throw missing("bytes_out") }
+        guard let duration else { throw missing("duration") }
+        guard let payload else { throw missing("payload") }
+        frame.source = source
+        frame.destination = destination
+        frame.sourcePort = sourcePort
+        frame.destinationPort = destinationPort
+        frame.transport = transport
+        frame.bytesIn = bytesIn
+        frame.bytesOut = bytesOut
+        frame.duration = duration
+        frame.payload = payload
+        return frame
+    }
+
+    private static func missing(_ key: String) -> FrameParseError {
+        FrameParseError("missing key \"\(key)\"")
+    }
+
+    private static func string(_ key: String, _ value: JSONValue) throws(FrameParseError) -> String {
+        guard case .string(let text) = value else {
+            throw FrameParseError("key \"\(key)\": expected a string, got \(value.summary)")
+        }
+        return text
+    }
+
+    private static func address(_ key: String, _ value: JSONValue) throws(FrameParseError) -> IPAddress {
+        guard case .string(let text) = value, let address = IPAddress(text) else {
+            throw FrameParseError("key \"\(key)\": expected an IPv4 or IPv6 address, got \(value.summary)")
+        }
+        return address
+    }
+
+    /// A JSON integer (no fraction, no exponent, no sign) up to `max`.
+    private static func integer(
+        _ key: String, _ value: JSONValue, max: UInt64 = .max
+    ) throws(FrameParseError) -> UInt64 {
+        guard case .number(let text) = value, let parsed = UInt64(text), parsed <= max else {
+            let range = max == .max ? "an integer >= 0" : "an integer 0–\(max)"
+            throw FrameParseError("key \"\(key)\": expected \(range), got \(value.summary)")
+        }
+        return parsed
+    }
+
+    /// Epoch seconds with up to six decimals, as `FrameEncoder` writes them, to microseconds.
+    private static func epochMicroseconds(_ key: String, _ value: JSONValue) throws(FrameParseError) -> Int64 {
+        guard case .number(let text) = value else {
+            throw FrameParseError("key \"\(key)\": expected epoch seconds, got \(value.summary)")
+        }
+        let negative = text.hasPrefix("-")
+        let digits = negative ? text.dropFirst() : Substring(text)
+        let parts = digits.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count <= 2, let whole = Int64(parts[0]), parts.count == 1 || parts[1].count <= 6,
+            parts.count == 1 || parts[1].allSatisfy(\.isASCII) && parts[1].allSatisfy(\.isNumber)
+        {
+            var fraction: Int64 = 0
+            if parts.count == 2 {
+                fraction = Int64(parts[1] + String(repeating: "0", count: 6 - parts[1].count)) ?? 0
+            }
+            let (scaled, overflow) = whole.multipliedReportingOverflow(by: 1_000_000)
+            let (micros, carry) = scaled.addingReportingOverflow(fraction)
+            if !overflow && !carry { return negative ? -micros : micros }
+        }
+        guard let seconds = Double(text), seconds.isFinite, seconds.magnitude < 9e12 else {
+            throw FrameParseError("key \"\(key)\": expected epoch seconds, got \(value.summary)")
+        }
+        return Int64((seconds * 1e6).rounded())
+    }
+
+    /// Rejects base64 that decodes but is not what an encoder writes (bad length, stray padding).
+    private static func isCanonicalBase64(_ text: String, bytes: [UInt8]) -> Bool {
+        Base64.encode(bytes) == text
+    }
+}
