@@ -1,13 +1,19 @@
+import Foundation
 import Logging
 import SensorIO
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// SIGHUP: re-reads the config file (the command line still overrides it) and applies what can
 /// change without reattaching: `log_level` and `stats_interval`. Other changed keys are logged as
 /// needing a restart and keep their running values. A config that fails to load or check is
-/// rejected as a whole, logged, and the running configuration stays.
+/// rejected as a whole, logged, and the running configuration stays. The file is read on a thread
+/// of its own, for at most `readTimeout`: a read that hangs (a file on a dead network mount) is
+/// left behind and the reload rejected, so no reload holds up the service, or shutdown.
 struct ReloadService: Service {
+    static let readTimeout: Duration = .seconds(5)
+
     /// `--config` as given (nil: the default path, when it exists).
     let configPath: String?
     let commandLine: RunSettings
@@ -22,20 +28,34 @@ struct ReloadService: Service {
         var current = running
         for await _ in signals.cancelOnGracefulShutdown() {
             notifier.reloading()
-            current = reload(current)
+            let (configPath, commandLine) = (configPath, commandLine)
+            let read = await Self.onOwnThread(timeout: Self.readTimeout) {
+                Result { () throws(RunConfigurationError) in
+                    try RunCommand.resolve(configPath: configPath, commandLine: commandLine)
+                }
+            }
+            current = reload(current, read: read)
             notifier.send("READY=1")
         }
     }
 
-    /// Returns the configuration now in effect.
-    func reload(_ current: RunOptions) -> RunOptions {
+    /// Returns the configuration now in effect, given what reading the file gave (nil: timed out).
+    func reload(
+        _ current: RunOptions, read: Result<(options: RunOptions, file: String?), RunConfigurationError>?
+    ) -> RunOptions {
         let new: RunOptions
         let file: String?
-        do {
-            (new, file) = try RunCommand.resolve(configPath: configPath, commandLine: commandLine)
-        } catch {
+        switch read {
+        case .success(let resolved):
+            (new, file) = resolved
+        case .failure(let error):
             logger.error(
                 "reload rejected, keeping the running configuration", metadata: ["error": "\(error)"])
+            return current
+        case nil:
+            logger.error(
+                "reload rejected, keeping the running configuration",
+                metadata: ["error": "reading the config file took more than \(Self.readTimeout)"])
             return current
         }
         let changes = current.changes(to: new)
@@ -63,4 +83,30 @@ struct ReloadService: Service {
         }
         return applied
     }
+}
+
+extension ReloadService {
+    /// Runs `body` on a new thread and waits for it at most `timeout`; nil when it is still
+    /// running then (it is left to finish, or to hang, on its own).
+    static func onOwnThread<T: Sendable>(timeout: Duration, _ body: @escaping @Sendable () -> T) async -> T? {
+        await withCheckedContinuation { continuation in
+            let pending = Pending(continuation)
+            let thread = Thread { pending.finish(body()) }
+            thread.name = "dps-reload"
+            thread.start()
+            Task {
+                try? await Task.sleep(for: timeout)
+                pending.finish(nil)
+            }
+        }
+    }
+}
+
+/// A continuation resumed once: by whichever of the work and the timeout comes first.
+private final class Pending<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T?, Never>?>
+
+    init(_ continuation: CheckedContinuation<T?, Never>) { self.continuation = Mutex(continuation) }
+
+    func finish(_ value: T?) { continuation.withLock { $0.take() }?.resume(returning: value) }
 }

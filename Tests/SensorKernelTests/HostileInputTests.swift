@@ -2,6 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
+@testable import dps
+
 /// What an attacker or a careless operator can hand `dps`: FIFOs for files, deeply nested or
 /// self-multiplying YAML, absurd durations, control characters, out-of-contract frames, a closed
 /// stdout. Each gives one clean error or a documented, bounded outcome.
@@ -138,6 +140,17 @@ struct HostileInputTests {
         #expect(result.err.contains("frames.ndjson:2: key \"payload\": empty (a frame without payload has null)"))
         #expect(result.err.contains("errors=2 written=2"), "\(result.err)")
         #expect(try String(contentsOf: output, encoding: .utf8).split(separator: "\n").count == 2)
+    }
+
+    @Test("a reload's read runs on its own thread with a time bound: a hung read is left behind")
+    func reloadReadIsBounded() async {
+        let hung = await ReloadService.onOwnThread(timeout: .milliseconds(200)) { () -> Int in
+            sleep(3)
+            return 1
+        }
+        #expect(hung == nil)
+        let quick = await ReloadService.onOwnThread(timeout: .seconds(10)) { 42 }
+        #expect(quick == 42)
     }
 
     @Test(
