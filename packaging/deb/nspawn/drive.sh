@@ -13,7 +13,7 @@ wait_for() { # seconds, command...
     while [ "$n" -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done
     return 1
 }
-frames() { grep -c '"protocol":"UDP"' "$out/frames.ndjson" 2>/dev/null || echo 0; }
+frames() { cat "$out/frames.ndjson" 2>/dev/null | grep -c '"protocol":"UDP"'; }
 
 # The packaged example config, with the settings this test needs appended.
 mkdir -p /etc/dps
