@@ -59,6 +59,8 @@ public final class LabelingSink: FrameSink {
 
     public var framesWritten: UInt64 { next.framesWritten }
 
+    public var isClosed: Bool { next.isClosed }
+
     /// Counts one input error (a bad NDJSON line, a damaged capture).
     public func countError() { errors += 1 }
 

@@ -230,4 +230,34 @@ struct HostileInputTests {
         let left = try sh(["/usr/bin/pgrep", "-f", "\(TestPaths.dps) run --interface \(Pair.sensorInterface)"])
         #expect(left.out.isEmpty, "\(left.out)")
     }
+
+    @Test(
+        "dps label --interface --out - | head -1: live labeling stops too once the reader is gone",
+        .enabled(if: Privilege.isRoot, "needs root for BPF and namespaces"))
+    func labelStdoutClosed() throws {
+        let pair = try Pair()
+        defer { pair.remove() }
+        let stderr = FileManager.default.temporaryDirectory.appending(path: "dps-label-head-\(UUID().uuidString).err")
+        defer { try? FileManager.default.removeItem(at: stderr) }
+        let shell = try pair.spawn(
+            in: pair.sensor,
+            ["/bin/bash", "-c",
+             "'\(TestPaths.dps)' label --interface \(Pair.sensorInterface) --duration 60 --idle-timeout 0.5 "
+                + "--unmatched other --out - 2>'\(stderr.path)' | head -n 1"])
+        defer { if shell.process.isRunning { shell.signal(SIGKILL) } }
+        let started = Date().addingTimeInterval(20)
+        while !((try? String(contentsOf: stderr, encoding: .utf8)) ?? "").contains("capturing"), Date() < started {
+            usleep(20_000)
+        }
+        for _ in 0..<2 {
+            _ = try pair.run(in: pair.peer, ["ping", "-c", "1", "-W", "2", Pair.sensorV4])
+            usleep(1_500_000)
+        }
+        // Well before --duration 60: the broken pipe ended it (a kill at the timeout is not 0).
+        #expect(shell.wait(timeout: 15) == 0)
+        #expect(shell.stdout.split(separator: "\n").count == 1, "\(shell.stdout)")
+        let log = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
+        #expect(log.contains("the output of frames was closed (broken pipe): stopping"), "\(log)")
+        #expect(try pair.sensorHooks().isEmpty)
+    }
 }
