@@ -94,10 +94,13 @@ extension ReloadService {
             let thread = Thread { pending.finish(body()) }
             thread.name = "dps-reload"
             thread.start()
-            Task {
-                try? await Task.sleep(for: timeout)
+            // The clock on a thread too: it must not wait for a busy cooperative pool.
+            let (seconds, attoseconds) = timeout.components
+            let clock = Thread {
+                Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) / 1e18)
                 pending.finish(nil)
             }
+            clock.start()
         }
     }
 }
