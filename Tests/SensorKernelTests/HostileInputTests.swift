@@ -196,35 +196,39 @@ struct HostileInputTests {
         #expect(try pair.sensorHooks().isEmpty)
     }
 
+    /// Runs `dps ARGUMENTS | head -n 1` (bash, with `shell` before it) in the sensor namespace,
+    /// sends two pings (the first frame goes through head, the second meets the closed pipe) and
+    /// returns the pipeline's status, what head printed and dps's stderr.
+    func pipedToHead(_ pair: Pair, _ arguments: String, shell: String = "") throws -> (status: Int32, out: String, log: String) {
+        let stderr = FileManager.default.temporaryDirectory.appending(path: "dps-head-\(UUID().uuidString).err")
+        defer { try? FileManager.default.removeItem(at: stderr) }
+        let pipeline = try pair.spawn(
+            in: pair.sensor,
+            ["/bin/bash", "-c", "\(shell)'\(TestPaths.dps)' \(arguments) 2>'\(stderr.path)' | head -n 1"])
+        defer { if pipeline.process.isRunning { pipeline.signal(SIGKILL) } }
+        let log = { (try? String(contentsOf: stderr, encoding: .utf8)) ?? "" }
+        let started = Date().addingTimeInterval(20)
+        while !log().contains("capturing"), Date() < started { usleep(20_000) }
+        for _ in 0..<2 {
+            _ = try pair.run(in: pair.peer, ["ping", "-c", "1", "-W", "2", Pair.sensorV4])
+            usleep(1_500_000)
+        }
+        let status = pipeline.wait(timeout: 15)
+        return (status, pipeline.stdout, log())
+    }
+
     @Test(
         "dps run --stdout | head -1: once the reader is gone dps says so, detaches and exits 141",
         .enabled(if: Privilege.isRoot, "needs root for BPF and namespaces"))
     func stdoutClosed() throws {
         let pair = try Pair()
         defer { pair.remove() }
-        let stderr = FileManager.default.temporaryDirectory.appending(path: "dps-head-\(UUID().uuidString).err")
-        defer { try? FileManager.default.removeItem(at: stderr) }
-        // A real pipeline: head prints the first frame and exits.
-        let shell = try pair.spawn(
-            in: pair.sensor,
-            ["/bin/bash", "-c",
-             "set -o pipefail; '\(TestPaths.dps)' run --interface \(Pair.sensorInterface) --stdout --idle-timeout 0.5 "
-                + "2>'\(stderr.path)' | head -n 1"])
-        defer { if shell.process.isRunning { shell.signal(SIGKILL) } }
-        let started = Date().addingTimeInterval(20)
-        while !((try? String(contentsOf: stderr, encoding: .utf8)) ?? "").contains("capturing"), Date() < started {
-            usleep(20_000)
-        }
-        // First flow: head prints it and exits; the second flow's frame meets the closed pipe.
-        for _ in 0..<2 {
-            _ = try pair.run(in: pair.peer, ["ping", "-c", "1", "-W", "2", Pair.sensorV4])
-            usleep(1_500_000)
-        }
-        #expect(shell.wait(timeout: 15) == 141)
-        #expect(shell.stdout.split(separator: "\n").count == 1, "\(shell.stdout)")
-        let log = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
-        #expect(log.contains("the output of frames was closed (broken pipe): stopping"), "\(log)")
-        #expect(log.contains("final stats"), "\(log)")
+        let result = try pipedToHead(
+            pair, "run --interface \(Pair.sensorInterface) --stdout --idle-timeout 0.5", shell: "set -o pipefail; ")
+        #expect(result.status == 141)
+        #expect(result.out.split(separator: "\n").count == 1, "\(result.out)")
+        #expect(result.log.contains("the output of frames was closed (broken pipe): stopping"), "\(result.log)")
+        #expect(result.log.contains("final stats"), "\(result.log)")
         #expect(try pair.sensorHooks().isEmpty)
         // No dps left running on the interface.
         let left = try sh(["/usr/bin/pgrep", "-f", "\(TestPaths.dps) run --interface \(Pair.sensorInterface)"])
@@ -237,27 +241,12 @@ struct HostileInputTests {
     func labelStdoutClosed() throws {
         let pair = try Pair()
         defer { pair.remove() }
-        let stderr = FileManager.default.temporaryDirectory.appending(path: "dps-label-head-\(UUID().uuidString).err")
-        defer { try? FileManager.default.removeItem(at: stderr) }
-        let shell = try pair.spawn(
-            in: pair.sensor,
-            ["/bin/bash", "-c",
-             "'\(TestPaths.dps)' label --interface \(Pair.sensorInterface) --duration 60 --idle-timeout 0.5 "
-                + "--unmatched other --out - 2>'\(stderr.path)' | head -n 1"])
-        defer { if shell.process.isRunning { shell.signal(SIGKILL) } }
-        let started = Date().addingTimeInterval(20)
-        while !((try? String(contentsOf: stderr, encoding: .utf8)) ?? "").contains("capturing"), Date() < started {
-            usleep(20_000)
-        }
-        for _ in 0..<2 {
-            _ = try pair.run(in: pair.peer, ["ping", "-c", "1", "-W", "2", Pair.sensorV4])
-            usleep(1_500_000)
-        }
+        let result = try pipedToHead(
+            pair, "label --interface \(Pair.sensorInterface) --duration 60 --idle-timeout 0.5 --unmatched other --out -")
         // Well before --duration 60: the broken pipe ended it (a kill at the timeout is not 0).
-        #expect(shell.wait(timeout: 15) == 0)
-        #expect(shell.stdout.split(separator: "\n").count == 1, "\(shell.stdout)")
-        let log = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
-        #expect(log.contains("the output of frames was closed (broken pipe): stopping"), "\(log)")
+        #expect(result.status == 0)
+        #expect(result.out.split(separator: "\n").count == 1, "\(result.out)")
+        #expect(result.log.contains("the output of frames was closed (broken pipe): stopping"), "\(result.log)")
         #expect(try pair.sensorHooks().isEmpty)
     }
 }
