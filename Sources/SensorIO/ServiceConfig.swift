@@ -272,16 +272,16 @@ public enum ServiceConfig {
         if root.scalarType == .null { return settings }
         guard case .mapping(let mapping) = root.content else {
             throw ServiceConfigError(
-                file: source, line: line(root),
+                file: source, line: root.line,
                 message: "expected a mapping of settings (key: value), got \(kind(root))")
         }
         var seen = Set<String>()
         for (keyNode, valueNode) in mapping {
             guard let name = keyNode.scalarText else {
-                throw ServiceConfigError(file: source, line: line(keyNode), message: "a key is not a plain name")
+                throw ServiceConfigError(file: source, line: keyNode.line, message: "a key is not a plain name")
             }
             func fail(_ message: String) -> ServiceConfigError {
-                ServiceConfigError(file: source, key: name, line: line(valueNode) ?? line(keyNode), message: message)
+                ServiceConfigError(file: source, key: name, line: valueNode.line, message: message)
             }
             guard let setting = RunSetting(rawValue: name) else {
                 var message = "unknown key"
@@ -338,8 +338,6 @@ public enum ServiceConfig {
     // MARK: - Values
 
     private typealias Fail = (String) -> ServiceConfigError
-
-    private static func line(_ node: YAMLNode) -> Int? { node.line }
 
     private static func kind(_ node: YAMLNode) -> String {
         switch node.content {

@@ -28,9 +28,9 @@ public enum YAMLScalarType: Sendable, Equatable {
 }
 
 public struct YAMLLimits: Sendable {
-    public var depth = 64
+    public var depth: Int
     /// Nodes in the document after alias expansion.
-    public var nodes = 100_000
+    public var nodes: Int
 
     public init(depth: Int = 64, nodes: Int = 100_000) {
         self.depth = depth
