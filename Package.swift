@@ -54,10 +54,23 @@ let package = Package(
             ],
             plugins: ["BPFObjectPlugin"]
         ),
+        // The service: every setting declared once (`RunSetting`), the config file and its layering
+        // under the command line, SIGHUP reload, the Kronos credential, and the live pipeline wired
+        // into a ServiceGroup (`LiveCapture`, `CaptureLoop`). The commands only parse and call it.
+        .target(
+            name: "SensorService",
+            dependencies: [
+                "SensorCore", "SensorIO", "SensorKernel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The command line: `run`, `label`, `generate`, `listen`.
         .executableTarget(
             name: "dps",
             dependencies: [
-                "SensorCore", "SensorIO", "SensorKernel",
+                "SensorCore", "SensorIO", "SensorKernel", "SensorService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -91,9 +104,17 @@ let package = Package(
         .testTarget(
             name: "SensorKernelTests",
             dependencies: [
-                "SensorKernel", "SensorCore", "SensorIO", "CSensorABI", "CLibbpf", "dps", "TestSupport",
+                "SensorKernel", "SensorCore", "SensorIO", "SensorService", "CSensorABI", "CLibbpf", "TestSupport",
             ],
             exclude: ["Support/traffic.py", "Support/hooks.py", "Support/deny_bpf.py"]  // run by path by the tests, not resources
+        ),
+        .testTarget(
+            name: "SensorServiceTests",
+            dependencies: [
+                "SensorService", "SensorIO", "SensorCore", "dps",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         // How dps is deployed: the systemd unit and the installer (systemd-analyze, a staged
         // install), the command's basics, and the Debian package under a real systemd.
@@ -103,16 +124,16 @@ let package = Package(
 )
 
 // The libFuzzer target, only when Tests/Fuzz/run.sh builds it (DPS_FUZZ=1): the code under test
-// (SensorCore, SensorIO) and the target are compiled with -sanitize=fuzzer,address (coverage for
+// (SensorCore, SensorIO, SensorService) and the target are compiled with -sanitize=fuzzer,address (coverage for
 // libFuzzer, AddressSanitizer), and the target links libFuzzer's driver, which no other build has.
 if Context.environment["DPS_FUZZ"] != nil {
     let sanitize: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer,address"])]
-    for target in package.targets where ["SensorCore", "SensorIO"].contains(target.name) {
+    for target in package.targets where ["SensorCore", "SensorIO", "SensorService"].contains(target.name) {
         target.swiftSettings = (target.swiftSettings ?? []) + sanitize
     }
     package.targets.append(
         .executableTarget(
-            name: "dps-fuzz", dependencies: ["SensorCore", "SensorIO"], swiftSettings: sanitize,
+            name: "dps-fuzz", dependencies: ["SensorCore", "SensorIO", "SensorService"], swiftSettings: sanitize,
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]))
     package.products.append(.executable(name: "dps-fuzz", targets: ["dps-fuzz"]))
 }

@@ -7,8 +7,8 @@ import Glibc
 /// and checked before any read, so a FIFO, a terminal or a device named by mistake (or by an
 /// attacker who can replace the config) is refused at once instead of blocking `open()` or
 /// `read()` forever, which on reload would also hold up shutdown.
-enum TextFile {
-    enum Failure: Error {
+package enum TextFile {
+    package enum Failure: Error {
         case open(errno: Int32)
         case read(errno: Int32)
         case notRegular
@@ -16,7 +16,7 @@ enum TextFile {
         case notUTF8
 
         /// "cannot open: No such file or directory", ...
-        var reason: String {
+        package var reason: String {
             switch self {
             case .open(let code): "cannot open: \(String(cString: strerror(code)))"
             case .read(let code): "cannot read: \(String(cString: strerror(code)))"
@@ -28,7 +28,7 @@ enum TextFile {
     }
 
     /// The file's bytes and its permission bits.
-    static func readBytes(_ path: String, limit: Int) throws(Failure) -> (bytes: [UInt8], mode: mode_t) {
+    package static func readBytes(_ path: String, limit: Int) throws(Failure) -> (bytes: [UInt8], mode: mode_t) {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
         guard fd >= 0 else { throw .open(errno: errno) }
         defer { close(fd) }
@@ -51,7 +51,7 @@ enum TextFile {
         return (bytes, info.st_mode & 0o7777)
     }
 
-    static func read(_ path: String, limit: Int) throws(Failure) -> String {
+    package static func read(_ path: String, limit: Int) throws(Failure) -> String {
         let bytes = try readBytes(path, limit: limit).bytes
         guard let text = String(validating: bytes, as: UTF8.self) else { throw .notUTF8 }
         return text

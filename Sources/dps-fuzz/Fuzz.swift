@@ -10,6 +10,7 @@
 // unbounded memory is a finding.
 import SensorCore
 import SensorIO
+import SensorService
 
 #if canImport(Glibc)
 import Glibc

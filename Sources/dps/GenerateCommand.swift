@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SensorCore
 import SensorIO
+import SensorService
 
 #if canImport(Glibc)
 import Glibc

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import SensorCore
 import SensorIO
-import SensorKernel
+import SensorService
 import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -64,11 +64,7 @@ struct LabelCommand: AsyncParsableCommand {
     @OptionGroup var flow: FlowOptions
 
     /// What the shared options give; `options` fills in the defaults.
-    private var settings: RunSettings {
-        var settings = RunSettings()
-        flow.apply(to: &settings)
-        return settings
-    }
+    private var settings: RunSettings { CommandLineSettings.given(by: flow) }
 
     private var options: RunOptions { RunOptions(settings) }
 
@@ -131,7 +127,7 @@ struct LabelCommand: AsyncParsableCommand {
             }
         }
         let sink = LabelingSink(
-            labeler: Labeler(rules: ruleSet), unmatched: UnmatchedPolicy(argument: unmatched), next: writer)
+            labeler: Labeler(rules: ruleSet, maxPendingFlows: 2 * options.maxFlows), unmatched: UnmatchedPolicy(argument: unmatched), next: writer)
 
         var failed = false
         if !ndjsonFiles.isEmpty {
@@ -148,10 +144,6 @@ struct LabelCommand: AsyncParsableCommand {
             failed = true
         }
         if failed { throw ExitCode.failure }
-    }
-
-    private func table(for sink: LabelingSink, interfaceName: @escaping (UInt32) -> String) -> FlowTable {
-        FlowTable(configuration: options.flowTable, interfaceName: interfaceName, emit: { sink.write($0) })
     }
 
     // MARK: - NDJSON
@@ -241,16 +233,11 @@ struct LabelCommand: AsyncParsableCommand {
     /// Captures until --duration has passed or SIGINT/SIGTERM, then labels and writes every open
     /// flow. Returns whether the capture could not start.
     private func labelLive(into sink: LabelingSink, logger: Logger) async throws -> Bool {
-        let flows = table(for: sink, interfaceName: InterfaceNames.name(of:))
-        let sensor: KernelSensor
-        EarlySignals.install()
+        let capture: LiveCapture
         do {
-            sensor = try KernelSensor(
-                interfaces: interfaces, egress: options.egress, ringBytes: options.ringBytes,
-                attach: options.attach, logger: logger
-            ) { event, snapshot in
-                flows.ingest(event, snapshot: snapshot)
-            }
+            capture = try LiveCapture(
+                interfaces: interfaces, options: options, sink: sink, statsInterval: 60, drainTimeout: 0,
+                logger: logger)
         } catch {
             Stderr.line("dps: error: \(error)")
             return true
@@ -259,34 +246,15 @@ struct LabelCommand: AsyncParsableCommand {
             "capturing for labeling",
             metadata: [
                 "interfaces": "\(interfaces.joined(separator: ","))", "egress": "\(options.egress)",
-                "attach": "\(sensor.mode.rawValue)",
+                "attach": "\(capture.sensor.mode.rawValue)",
                 "duration": "\(duration.map { "\($0)s" } ?? "until SIGINT/SIGTERM")",
             ])
-        let loop = CaptureLoop(sensor: sensor, table: flows, sink: sink, statsInterval: 60, drainTimeout: 0, logger: logger)
-        var services = [
-            ServiceGroupConfiguration.ServiceConfiguration(
-                service: loop.service, successTerminationBehavior: .gracefullyShutdownGroup)
-        ]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let duration {
             services.append(
                 .init(service: StopAfter(seconds: duration), successTerminationBehavior: .gracefullyShutdownGroup))
         }
-        let group = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await capture.run(alongside: services)
         return false
-    }
-}
-
-/// Returns after `seconds`, or at once on graceful shutdown: with `.gracefullyShutdownGroup` it
-/// ends a timed capture.
-struct StopAfter: Service {
-    let seconds: Double
-
-    func run() async throws {
-        let nanoseconds = UInt64(Seconds.nanoseconds(seconds))
-        try? await cancelWhenGracefulShutdown {
-            try await Task.sleep(nanoseconds: nanoseconds)
-        }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SensorIO
+import SensorService
 import ServiceLifecycle
 
 #if canImport(Glibc)

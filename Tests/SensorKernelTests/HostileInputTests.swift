@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-@testable import dps
+import SensorService
 
 /// What an attacker or a careless operator can hand `dps`: FIFOs for files, deeply nested or
 /// self-multiplying YAML, absurd durations, control characters, out-of-contract frames, a closed

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Testing
 
-@testable import SensorIO
+@testable import SensorService
 
 @Suite("Config file")
 struct ConfigFileTests {
@@ -57,7 +57,7 @@ struct ConfigFileTests {
         expected.logLevel = .debug
         #expect(settings == expected)
         // Every setting has a key in the test above.
-        #expect(RunSetting.allCases.allSatisfy { expected.value(of: $0) != nil })
+        #expect(RunSetting.all.allSatisfy { expected.has($0) })
     }
 
     @Test("an empty file, or only comments, sets nothing")
@@ -73,12 +73,12 @@ struct ConfigFileTests {
         let settings = try ServiceConfig.load(path: url.path)
         #expect(settings == RunSettings())
         let text = try String(contentsOf: url, encoding: .utf8)
-        for setting in RunSetting.allCases {
+        for setting in RunSetting.all {
             #expect(text.contains("#\(setting.key): "), "the example lacks \(setting.key)")
         }
         // Uncommenting every key gives a valid config equal to the defaults.
         let uncommented = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            RunSetting.allCases.contains { line.hasPrefix("#\($0.key): ") } ? String(line.dropFirst()) : String(line)
+            RunSetting.all.contains { line.hasPrefix("#\($0.key): ") } ? String(line.dropFirst()) : String(line)
         }.joined(separator: "\n")
         let all = try ServiceConfig.parse(uncommented, source: "example")
         #expect(all.interfaces == ["eth0"])
@@ -176,6 +176,12 @@ struct ConfigFileTests {
         #expect(broken.description.hasPrefix("config file \(Self.source): not valid YAML"))
     }
 
+    @Test("a config nested too deep is refused with one clean error")
+    func tooDeep() {
+        let deep = String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
+        #expect(throws: ServiceConfigError.self) { try ServiceConfig.parse("interfaces: " + deep, source: "c.yaml") }
+    }
+
     @Test("a missing or unreadable file names the file")
     func missingFile() throws {
         let path = "/nonexistent/dps-\(UUID().uuidString).yaml"
@@ -209,9 +215,9 @@ struct ConfigFileTests {
 
     @Test("combinations: no interface anywhere; a key file with stdout")
     func combinations() throws {
-        #expect(RunOptions(RunSettings()).check()?.setting == .interfaces)
+        #expect(RunOptions(RunSettings()).check()?.setting.key == RunSetting.interfaces.key)
         let both = try parse("interfaces: [eth0]\nstdout: true\nhmac_key_file: /k\n")
-        #expect(RunOptions(both).check()?.setting == .hmacKeyFile)
+        #expect(RunOptions(both).check()?.setting.key == RunSetting.hmacKeyFile.key)
         #expect(RunOptions(try parse("interfaces: [eth0]\n")).check() == nil)
     }
 
@@ -220,10 +226,10 @@ struct ConfigFileTests {
         let old = RunOptions(try parse("interfaces: [eth0]\nlog_level: info\n"))
         let new = RunOptions(try parse("interfaces: [eth0, eth1]\nlog_level: debug\nstats_interval: 5\n"))
         let changes = old.changes(to: new)
-        #expect(changes.map(\.setting) == [.interfaces, .statsInterval, .logLevel])
+        #expect(changes.map(\.setting.key) == ["interfaces", "stats_interval", "log_level"])
         #expect(changes.first?.old == "eth0")
         #expect(changes.first?.new == "eth0,eth1")
-        #expect(changes.filter { $0.setting.isReloadable }.map(\.setting) == [.statsInterval, .logLevel])
+        #expect(changes.filter { $0.setting.isReloadable }.map(\.setting.key) == ["stats_interval", "log_level"])
         #expect(old.changes(to: old).isEmpty)
     }
 }

@@ -13,7 +13,7 @@ import Glibc
 /// The live hot path, on one dedicated thread: ring buffer → packet events → flow table → sink.
 /// Every 100 ms at most it advances the table's clock (idle, active and close expiry) and flushes
 /// the sink. On stop: detach the hooks, drain the ring buffer, emit every open flow.
-final class CaptureLoop: @unchecked Sendable {
+public final class CaptureLoop: @unchecked Sendable {
     // Confined to the capture thread once `run()` starts, but for the atomics.
     private let sensor: KernelSensor
     private let table: FlowTable
@@ -32,7 +32,7 @@ final class CaptureLoop: @unchecked Sendable {
 
     init(
         sensor: KernelSensor, table: FlowTable, sink: FrameSink, statsInterval: Double,
-        drainTimeout: Double = 2, logger: Logger, notifier: SystemdNotifier? = nil
+        drainTimeout: Double, logger: Logger, notifier: SystemdNotifier? = nil
     ) {
         self.sensor = sensor
         self.table = table
@@ -43,14 +43,14 @@ final class CaptureLoop: @unchecked Sendable {
         self.notifier = notifier
     }
 
-    func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+    public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
 
     /// Takes effect at the next loop turn (the next stats line is due one new interval from then).
-    func setStatsInterval(_ seconds: Double) {
+    public func setStatsInterval(_ seconds: Double) {
         statsNanoseconds.store(Seconds.nanoseconds(seconds), ordering: .relaxed)
     }
 
-    func run() {
+    public func run() {
         if EarlySignals.arrived { requestStop() }
         var statsInterval = statsNanoseconds.load(ordering: .relaxed)
         var nextStats = sensor.now() + statsInterval
@@ -169,7 +169,7 @@ final class CaptureLoop: @unchecked Sendable {
 
 extension CaptureLoop {
     /// The loop as a service: its own thread inside a `ServiceGroup`; graceful shutdown stops it.
-    var service: ThreadService {
+    public var service: ThreadService {
         ThreadService(name: "dps-capture", body: { self.run() }, stop: { self.requestStop() })
     }
 }

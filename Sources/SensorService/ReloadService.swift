@@ -5,33 +5,49 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
-/// SIGHUP: re-reads the config file (the command line still overrides it) and applies what can
-/// change without reattaching: `log_level` and `stats_interval`. Other changed keys are logged as
-/// needing a restart and keep their running values. A config that fails to load or check is
-/// rejected as a whole, logged, and the running configuration stays. The file is read on a thread
-/// of its own, for at most `readTimeout`: a read that hangs (a file on a dead network mount) is
-/// left behind and the reload rejected, so no reload holds up the service, or shutdown.
-struct ReloadService: Service {
-    static let readTimeout: Duration = .seconds(5)
+/// SIGHUP: re-reads the config file (the command line still overrides it) and applies the
+/// settings declared reloadable (`RunSetting`: `log_level`, `stats_interval`) through `apply`.
+/// Other changed keys are logged as needing a restart and keep their running values. A config
+/// that fails to load or check is rejected as a whole, logged, and the running configuration
+/// stays. The file is read on a thread of its own, for at most `readTimeout`: a read that hangs (a
+/// file on a dead network mount) is left behind and the reload rejected, so no reload holds up
+/// the service, or shutdown.
+public struct ReloadService: Service {
+    public static let readTimeout: Duration = .seconds(5)
 
     /// `--config` as given (nil: the default path, when it exists).
     let configPath: String?
     let commandLine: RunSettings
     let running: RunOptions
-    let loop: CaptureLoop
+    /// Puts the reloadable settings of the options into effect.
+    let apply: @Sendable (RunOptions) -> Void
     let notifier: SystemdNotifier
     let logger: Logger
     /// Created before the capture starts, so a SIGHUP never finds the default action (exit).
     let signals: UnixSignalsSequence
 
-    func run() async throws {
+    public init(
+        configPath: String?, commandLine: RunSettings, running: RunOptions,
+        apply: @escaping @Sendable (RunOptions) -> Void, notifier: SystemdNotifier, logger: Logger,
+        signals: UnixSignalsSequence
+    ) {
+        self.configPath = configPath
+        self.commandLine = commandLine
+        self.running = running
+        self.apply = apply
+        self.notifier = notifier
+        self.logger = logger
+        self.signals = signals
+    }
+
+    public func run() async throws {
         var current = running
         for await _ in signals.cancelOnGracefulShutdown() {
             notifier.reloading()
             let (configPath, commandLine) = (configPath, commandLine)
             let read = await Self.onOwnThread(timeout: Self.readTimeout) {
                 Result { () throws(RunConfigurationError) in
-                    try RunCommand.resolve(configPath: configPath, commandLine: commandLine)
+                    try RunConfiguration.resolve(configPath: configPath, commandLine: commandLine)
                 }
             }
             current = reload(current, read: read)
@@ -68,19 +84,14 @@ struct ReloadService: Service {
             let metadata: Logger.Metadata = [
                 "key": "\(change.setting.key)", "old": "\(change.old)", "new": "\(change.new)",
             ]
-            switch change.setting {
-            case .logLevel:
-                applied.logLevel = new.logLevel
-                Logs.level = new.logLevel
-            case .statsInterval:
-                applied.statsInterval = new.statsInterval
-                loop.setStatsInterval(new.statsInterval)
-            default:
+            guard change.setting.isReloadable else {
                 logger.warning("reload: this change needs a restart, not applied", metadata: metadata)
                 continue
             }
+            change.setting.copy(from: new, to: &applied)
             logger.notice("reload: changed", metadata: metadata)
         }
+        apply(applied)
         return applied
     }
 }
@@ -88,7 +99,7 @@ struct ReloadService: Service {
 extension ReloadService {
     /// Runs `body` on a new thread and waits for it at most `timeout`; nil when it is still
     /// running then (it is left to finish, or to hang, on its own).
-    static func onOwnThread<T: Sendable>(timeout: Duration, _ body: @escaping @Sendable () -> T) async -> T? {
+    public static func onOwnThread<T: Sendable>(timeout: Duration, _ body: @escaping @Sendable () -> T) async -> T? {
         await withCheckedContinuation { continuation in
             let pending = Pending(continuation)
             let thread = Thread { pending.finish(body()) }

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Logging
 import SensorCore
 import Synchronization
@@ -48,34 +47,32 @@ struct StderrLogHandler: LogHandler {
     }
 }
 
-enum Logs {
+public enum Logs {
     private static let levelIndex = Atomic<Int>(Logger.Level.allCases.firstIndex(of: .info)!)
 
     /// The level below which messages are dropped, for every logger of the process.
-    static var level: Logger.Level {
+    public static var level: Logger.Level {
         get { Logger.Level.allCases[levelIndex.load(ordering: .relaxed)] }
         set { levelIndex.store(Logger.Level.allCases.firstIndex(of: newValue)!, ordering: .relaxed) }
     }
 
     /// Sets up logging once per process.
-    static func bootstrap(level: Logger.Level) -> Logger {
+    public static func bootstrap(level: Logger.Level) -> Logger {
         LoggingSystem.bootstrap { _ in StderrLogHandler(level: level) }
         return Logger(label: "dps")
     }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
-
-enum Stderr {
+public enum Stderr {
     /// One line, whatever `text` holds: control characters (a newline, ESC, NUL in a value read
     /// from a file or a packet) are escaped, so no input can forge a log line or drive the
     /// terminal, and a line is cut at 2000 characters (`Echo`).
-    static func line(_ text: String) {
+    public static func line(_ text: String) {
         write(Echo.escaped(text, limit: 2000) + "\n")
     }
 
     /// One write(2) per call, so concurrent lines never interleave.
-    static func write(_ text: String) {
+    public static func write(_ text: String) {
         var text = text
         text.withUTF8 { bytes in _ = Glibc.write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
     }

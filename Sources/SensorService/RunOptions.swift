@@ -1,0 +1,55 @@
+import SensorCore
+import SensorIO
+
+/// Every `dps run` setting with its value: the given ones, and the declared defaults for the rest.
+/// `options.idleTimeout` is `RunSetting.idleTimeout`'s value in effect.
+@dynamicMemberLookup
+public struct RunOptions: Sendable, Equatable {
+    public private(set) var given: RunSettings
+
+    public init(_ given: RunSettings = RunSettings()) { self.given = given }
+
+    public subscript<Value>(_ setting: Setting<Value>) -> Value {
+        get { given[setting] ?? setting.defaultValue }
+        set { given[setting] = newValue }
+    }
+
+    public subscript<Value>(dynamicMember path: KeyPath<RunSetting.Type, Setting<Value>>) -> Value {
+        get { self[RunSetting.self[keyPath: path]] }
+        set { self[RunSetting.self[keyPath: path]] = newValue }
+    }
+
+    /// What no single value shows: a missing interface list, contradicting settings.
+    public func check() -> (setting: any AnySetting, message: String)? {
+        if self.interfaces.isEmpty {
+            return (RunSetting.interfaces, "no interface given: set interfaces in the config file or give --interface")
+        }
+        if self.stdout && self.hmacKeyFile != nil {
+            return (RunSetting.hmacKeyFile, "signs Kronos lines: it has no effect with stdout output")
+        }
+        return nil
+    }
+
+    /// The settings whose values differ between `self` and `other`, in `RunSetting.all` order.
+    public func changes(to other: RunOptions) -> [(setting: any AnySetting, old: String, new: String)] {
+        RunSetting.all.filter { !$0.sameValue(self, other) }.map { ($0, $0.text(in: self), $0.text(in: other)) }
+    }
+
+    public static func == (a: RunOptions, b: RunOptions) -> Bool {
+        RunSetting.all.allSatisfy { $0.sameValue(a, b) }
+    }
+}
+
+extension RunOptions {
+    /// The flow table these options describe.
+    public var flowTable: FlowTableConfiguration {
+        FlowTableConfiguration(
+            idleTimeout: Seconds.nanoseconds(self.idleTimeout),
+            activeTimeout: Seconds.nanoseconds(self.activeTimeout), maxFlows: self.maxFlows)
+    }
+
+    /// The Kronos sink these options describe.
+    public var kronosSink: KronosSinkConfiguration {
+        KronosSinkConfiguration(socketPath: self.kronosSocket, queueFrames: self.queueFrames)
+    }
+}

@@ -1,0 +1,146 @@
+import Logging
+import SensorCore
+import SensorIO
+
+/// Every `dps run` setting, each declared once: the config file's keys, the command's flags, the
+/// defaults, the checks, what a reload applies, `--help` and the README's settings table all come
+/// from here. To add one: declare it below, add it to `all`, and give the command a flag property
+/// of its name (`fooBar` for `foo_bar`); tests fail until the README table and the packaged example
+/// config (`systemd/dps.yaml`) show it.
+public enum RunSetting {
+    public static let interfaces = Setting<[String]>(
+        "interfaces", flag: "--interface", default: [],
+        help: "An interface to watch (repeatable).", values: "list of names", valueName: "name",
+        defaultDescription: "(required)", read: readInterfaceNames, check: interfaceNamesProblem)
+
+    public static let stdout = Setting<Bool>(
+        "stdout", default: false,
+        help: "Write frames to stdout as NDJSON instead of sending them to Kronos.", values: "bool")
+
+    public static let kronosSocket = Setting<String>(
+        "kronos_socket", default: "/var/run/argus_v/dps_kronos.sock",
+        help: "The Unix stream socket Kronos listens on.", values: "path", valueName: "path",
+        check: { $0.isEmpty || $0.utf8.count >= 108 ? "must be a path of 1 to 107 bytes" : nil })
+
+    public static let hmacKeyFile = Setting<String?>(
+        "hmac_key_file", default: nil,
+        help: "Sign each Kronos line with HMAC-SHA256 keyed with this file's text (mode 0600 or 0640). "
+            + "Without it, the systemd credential kronos-hmac-key in $CREDENTIALS_DIRECTORY is used when "
+            + "present (an empty credential means unsigned lines).",
+        values: "path", valueName: "path", defaultDescription: "none (under systemd: the credential)",
+        check: { $0?.isEmpty == true ? "must not be empty" : nil })
+
+    public static let queueFrames = Setting<Int>(
+        "queue_frames", default: 65_536,
+        help: "Frames queued for Kronos while it is slow or away; beyond it the oldest are dropped.",
+        values: "integer > 0", valueName: "n", check: above0)
+
+    public static let drainTimeout = Setting<Double>(
+        "drain_timeout", default: 2,
+        help: "Seconds to keep delivering queued frames to Kronos at shutdown.",
+        values: "seconds ≥ 0", valueName: "seconds",
+        check: { $0 >= 0 && $0.isFinite ? nil : "must be 0 or more seconds, got \($0)" })
+
+    public static let extended = Setting<Bool>(
+        "extended", default: false,
+        help: "Add packets_in/out, first_seen, last_seen, tcp_flags, end_reason, interface.", values: "bool")
+
+    // Floors: a flow timeout under a millisecond ends flows faster than a frame's microsecond
+    // duration can show.
+    public static let idleTimeout = Setting<Double>(
+        "idle_timeout", default: 10,
+        help: "Seconds without packets after which a flow ends.", values: "seconds ≥ 0.001",
+        valueName: "seconds", check: seconds(atLeast: 0.001))
+
+    public static let activeTimeout = Setting<Double>(
+        "active_timeout", default: 60,
+        help: "Seconds after which a long flow emits a frame and goes on.", values: "seconds ≥ 0.001",
+        valueName: "seconds", check: seconds(atLeast: 0.001))
+
+    public static let maxFlows = Setting<Int>(
+        "max_flows", default: 262_144,
+        help: "Most flows held at once; the longest idle is emitted early beyond it.",
+        values: "integer > 0", valueName: "n", check: above0)
+
+    public static let egress = Setting<Bool>(
+        "egress", default: true, help: "Live: watch egress as well as ingress.", values: "bool")
+
+    // A stats line more often than ten times a second is noise.
+    public static let statsInterval = Setting<Double>(
+        "stats_interval", default: 60, reloadable: true,
+        help: "Seconds between stats lines on stderr.", values: "seconds ≥ 0.1", valueName: "seconds",
+        check: seconds(atLeast: 0.1))
+
+    public static let ringBytes = Setting<Int>(
+        "ring_bytes", default: 8 << 20,
+        help: "Live: ring buffer size in bytes, a power of two from 4096 to 2147483648.",
+        values: "power of two, 4096 to 2147483648", valueName: "bytes",
+        check: { $0 < 4096 || $0 > 1 << 31 || $0 & ($0 - 1) != 0
+            ? "must be a power of two from 4096 to 2147483648, got \($0)" : nil })
+
+    public static let attach = Setting<HookMode>(
+        "attach", default: .auto,
+        help: "Live: attach with tcx (Linux 6.6+), TC, or auto: tcx where the kernel has it.",
+        values: "`auto`, `tcx` or `tc`", valueName: "mode")
+
+    public static let logLevel = Setting<Logger.Level>(
+        "log_level", default: .info, reloadable: true, help: "Log level.", values: "trace … critical",
+        valueName: "level")
+
+    /// In this order in the README table, in "known keys" and in reload logs.
+    public static let all: [any AnySetting] = [
+        interfaces, stdout, kronosSocket, hmacKeyFile, queueFrames, drainTimeout, extended, idleTimeout,
+        activeTimeout, maxFlows, egress, statsInterval, ringBytes, attach, logLevel,
+    ]
+
+    public static func named(_ key: String) -> (any AnySetting)? { all.first { $0.key == key } }
+
+    // MARK: - Checks
+
+    private static func above0(_ value: Int) -> String? { value > 0 ? nil : "must be above 0, got \(value)" }
+
+    private static func seconds(atLeast floor: Double) -> @Sendable (Double) -> String? {
+        { value in
+            if !(value > 0 && value.isFinite) { return "must be a number of seconds above 0, got \(value)" }
+            if value < floor { return "must be at least \(floor) seconds, got \(value)" }
+            // Seconds become Int64 nanoseconds: keep far from overflow (about 292 years).
+            if value > 1e9 { return "must be at most 1e9 seconds, got \(value)" }
+            return nil
+        }
+    }
+
+    private static func readInterfaceNames(_ node: YAMLNode) throws(SettingValueError) -> [String] {
+        guard case .sequence(let sequence) = node.content else {
+            throw SettingValueError("expected a list of interface names (for example [eth0]), got \(node.kind)")
+        }
+        return try sequence.map { (element) throws(SettingValueError) in
+            guard element.scalarType == .string, let text = element.scalarText else {
+                throw SettingValueError(
+                    "expected interface names (strings; quote a name YAML reads otherwise), got \(element.kind)")
+            }
+            return text
+        }
+    }
+
+    private static func interfaceNamesProblem(_ names: [String]) -> String? {
+        if names.isEmpty { return "the list is empty" }
+        var seen = Set<String>()
+        for name in names {
+            if let problem = interfaceNameProblem(name) { return problem }
+            if !seen.insert(name).inserted { return "\"\(Echo.escaped(name))\" is listed twice" }
+        }
+        return nil
+    }
+
+    static func interfaceNameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "an interface name is empty" }
+        // IFNAMSIZ is 16 with the terminating NUL.
+        if name.utf8.count > 15 {
+            return "\"\(Echo.escaped(name))\" is longer than 15 bytes, too long for an interface name"
+        }
+        if name.contains(where: { $0 == "/" || $0 == ":" || $0.isWhitespace }) || name == "." || name == ".." {
+            return "\"\(Echo.escaped(name))\" is not a valid interface name"
+        }
+        return nil
+    }
+}
