@@ -22,8 +22,9 @@ let package = Package(
             pkgConfig: "libbpf",
             providers: [.apt(["libbpf-dev"])]
         ),
-        // Pure Swift: packet events, the flow table, frames. No libbpf, testable anywhere.
-        .target(name: "SensorCore"),
+        // Pure Swift: packet events, the flow table, frames. No libbpf, testable anywhere (the ABI
+        // header gives it the snapshot size).
+        .target(name: "SensorCore", dependencies: ["CSensorABI"]),
         // libpcap from Debian's libpcap-dev: reads pcap and pcapng files.
         .systemLibrary(
             name: "CPcap",

@@ -20,8 +20,6 @@
 
 DPS_ASSERT_LAYOUT
 
-#define ETH_P_8021Q_ 0x8100
-#define ETH_P_8021AD_ 0x88A8
 #define MAX_VLAN_TAGS 2
 #define MAX_IPV6_EXT_HEADERS 6
 
@@ -106,7 +104,7 @@ static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto)
     __be16 type = eth.h_proto;
 #pragma unroll
     for (int i = 0; i < MAX_VLAN_TAGS; i++) {
-        if (type != bpf_htons(ETH_P_8021Q_) && type != bpf_htons(ETH_P_8021AD_))
+        if (type != bpf_htons(ETH_P_8021Q) && type != bpf_htons(ETH_P_8021AD))
             break;
         __be16 tag[2]; /* TCI, encapsulated type */
         if (load(skb, off, tag, sizeof(tag)) < 0)
@@ -170,7 +168,7 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off, struct p
                 return -1;
             next = ext[0];
             off += (ext[1] + 2) * 4;
-        } else if (next == 44 /* IPPROTO_FRAGMENT */) {
+        } else if (next == IPPROTO_FRAGMENT) {
             __u8 frag[4];
             if (load(skb, off, frag, sizeof(frag)) < 0)
                 return -1;

@@ -1,3 +1,5 @@
+import CSensorABI
+
 /// Parses a captured link-layer frame into the `PacketEvent` and payload snapshot the BPF program
 /// (bpf/dps.bpf.c) would produce for the same bytes. The rules are the BPF program's, step for
 /// step, so that files and live capture give the same flows; a differential test runs both over
@@ -72,13 +74,15 @@ public enum PacketParser {
         public static let truncated = Flags(rawValue: 0x02)
     }
 
-    /// The largest snapshot, `DPS_SNAPSHOT_MAX`.
-    public static let snapshotMax = 128
+    /// The largest snapshot, `DPS_SNAPSHOT_MAX` of the record the BPF program writes.
+    public static let snapshotMax = Int(DPS_SNAPSHOT_MAX)
 
     static let maxVLANTags = 2
     static let maxIPv6ExtensionHeaders = 6
 
-    /// Parses one frame.
+    /// Parses one frame, in the BPF program's steps: the link layer (`parse_ethernet`), the IP
+    /// header (`parse_ipv4` / `parse_ipv6`), the transport header (`parse_l4`), then the payload
+    /// length and snapshot as `observe` takes them.
     ///
     /// - Parameters:
     ///   - frame: the captured bytes, starting at the link-layer header.
@@ -90,136 +94,22 @@ public enum PacketParser {
         timestamp: Int64, interface: UInt32 = 0
     ) -> Result {
         let reader = Bytes(frame)
+        guard let (etherType, l3) = parseLink(reader, linkType) else { return .notIP }
         let skbLength = max(originalLength, frame.count)
-        // The link layer: where the IP header starts and which version it claims.
-        var l3 = 0
-        var etherType: UInt16 = 0
-        switch linkType {
-        case .ethernet:
-            guard reader.has(0, 14) else { return .notIP }
-            etherType = reader.u16(12)
-            l3 = 14
-        case .linuxSLL:
-            guard reader.has(0, 16) else { return .notIP }
-            etherType = reader.u16(14)
-            l3 = 16
-        case .linuxSLL2:
-            guard reader.has(0, 20) else { return .notIP }
-            etherType = reader.u16(0)
-            l3 = 20
-        case .raw, .rawDLT12, .rawDLT14:
-            guard reader.has(0, 1) else { return .notIP }
-            etherType = etherTypeOfVersion(reader.u8(0) >> 4)
-            l3 = 0
-        case .null, .loop:
-            guard reader.has(0, 4) else { return .notIP }
-            let family =
-                linkType == .loop ? UInt32(bigEndian: reader.u32Raw(0)) : UInt32(littleEndian: reader.u32Raw(0))
-            // The capturing host's order for DLT_NULL: accept either order of the small value.
-            let value = family > 0xFFFF ? family.byteSwapped : family
-            switch value {
-            case 2: etherType = 0x0800
-            case 24, 28, 30: etherType = 0x86DD
-            default: return .notIP
-            }
-            l3 = 4
-        }
-        // 802.1Q / 802.1ad tags, as the BPF program walks them after the Ethernet header.
-        if linkType == .ethernet || linkType == .linuxSLL || linkType == .linuxSLL2 {
-            var tags = 0
-            while tags < maxVLANTags, etherType == 0x8100 || etherType == 0x88A8 {
-                guard reader.has(l3, 4) else { return .notIP }
-                etherType = reader.u16(l3 + 2)
-                l3 += 4
-                tags += 1
-            }
-        }
-
         var event = PacketEvent(
             timestamp: timestamp, interface: interface, source: IPAddress(high: 0, low: 0, isIPv6: false),
             destination: IPAddress(high: 0, low: 0, isIPv6: false), sourcePort: 0, destinationPort: 0,
             transport: 0, payloadLength: 0)
-        var l4 = 0
-        var ipEnd = 0
-        var fragment = false
+        let ip: Parsed?
         switch etherType {
-        case 0x0800:
-            guard reader.has(l3, 20) else { return .malformed }
-            let versionIHL = reader.u8(l3)
-            let headerLength = Int(versionIHL & 0x0F) * 4
-            let total = Int(reader.u16(l3 + 2))
-            guard versionIHL >> 4 == 4, headerLength >= 20, total == 0 || total >= headerLength else {
-                return .malformed
-            }
-            event.source = IPAddress(high: UInt64(reader.u32Raw(l3 + 12)), low: 0, isIPv6: false)
-            event.destination = IPAddress(high: UInt64(reader.u32Raw(l3 + 16)), low: 0, isIPv6: false)
-            event.transport = reader.u8(l3 + 9)
-            l4 = l3 + headerLength
-            ipEnd = (total != 0 && l3 + total < skbLength) ? l3 + total : skbLength
-            fragment = reader.u16(l3 + 6) & 0x1FFF != 0
-        case 0x86DD:
-            guard reader.has(l3, 40), reader.u8(l3) >> 4 == 6 else { return .malformed }
-            event.source = IPAddress(
-                high: reader.u64Raw(l3 + 8), low: reader.u64Raw(l3 + 16), isIPv6: true)
-            event.destination = IPAddress(
-                high: reader.u64Raw(l3 + 24), low: reader.u64Raw(l3 + 32), isIPv6: true)
-            let payloadLength = Int(reader.u16(l3 + 4))
-            let end = l3 + 40 + payloadLength
-            ipEnd = (payloadLength != 0 && end < skbLength) ? end : skbLength
-            var next = reader.u8(l3 + 6)
-            var offset = l3 + 40
-            headers: for _ in 0..<maxIPv6ExtensionHeaders {
-                switch next {
-                case 0, 43, 60:  // hop-by-hop, routing, destination options
-                    guard reader.has(offset, 2) else { return .malformed }
-                    next = reader.u8(offset)
-                    offset += (Int(reader.u8(offset + 1)) + 1) * 8
-                case 51:  // AH: length in 4-octet units, minus 2
-                    guard reader.has(offset, 2) else { return .malformed }
-                    next = reader.u8(offset)
-                    offset += (Int(reader.u8(offset + 1)) + 2) * 4
-                case 44:  // fragment
-                    guard reader.has(offset, 4) else { return .malformed }
-                    next = reader.u8(offset)
-                    if reader.u16(offset + 2) & 0xFFF8 != 0 { fragment = true }
-                    offset += 8
-                default:
-                    break headers
-                }
-            }
-            event.transport = next
-            l4 = offset
-        default:
-            return .notIP
+        case EtherType.ipv4: ip = parseIPv4(reader, at: l3, skbLength: skbLength, into: &event)
+        case EtherType.ipv6: ip = parseIPv6(reader, at: l3, skbLength: skbLength, into: &event)
+        default: return .notIP
         }
-
-        // L4, as parse_l4 does it.
+        guard let ip else { return .malformed }
         var flags: Flags = []
-        var payloadOffset = l4
-        if fragment {
-            flags.insert(.fragment)
-        } else if event.transport == IPProtocolNumber.tcp {
-            if l4 + 20 > ipEnd || !reader.has(l4, 14) {
-                flags.insert(.truncated)
-                payloadOffset = ipEnd
-            } else {
-                event.sourcePort = reader.u16(l4)
-                event.destinationPort = reader.u16(l4 + 2)
-                event.tcpFlags = TCPFlags(rawValue: reader.u8(l4 + 13))
-                let dataOffset = Int(reader.u8(l4 + 12) >> 4) * 4
-                payloadOffset = l4 + max(dataOffset, 20)
-            }
-        } else if event.transport == IPProtocolNumber.udp {
-            if l4 + 8 > ipEnd || !reader.has(l4, 4) {
-                flags.insert(.truncated)
-                payloadOffset = ipEnd
-            } else {
-                event.sourcePort = reader.u16(l4)
-                event.destinationPort = reader.u16(l4 + 2)
-                payloadOffset = l4 + 8
-            }
-        }
-        let payloadLength = payloadOffset < ipEnd ? ipEnd - payloadOffset : 0
+        let payloadOffset = parseL4(reader, ip, into: &event, flags: &flags)
+        let payloadLength = payloadOffset < ip.ipEnd ? ip.ipEnd - payloadOffset : 0
         event.payloadLength = UInt32(truncatingIfNeeded: payloadLength)
         // The snapshot: what the BPF program would copy, less what the capture did not keep.
         let wanted = min(payloadLength, snapshotMax)
@@ -228,10 +118,152 @@ public enum PacketParser {
         return .packet(event, snapshot: snapshot, flags: flags)
     }
 
+    /// What the IP step leaves for the transport step: the C program's `struct parsed` (the L4
+    /// protocol is already in the event).
+    struct Parsed {
+        /// Offset of the L4 header.
+        var l4Offset: Int
+        /// Offset one past the IP datagram (the packet's length, less link padding).
+        var ipEnd: Int
+        /// A non-first fragment: no L4 header.
+        var fragment: Bool
+    }
+
+    /// The link layer: the EtherType of what follows and where it starts; nil when the frame is
+    /// too short for its link header. Ethernet is `parse_ethernet`; the other link types are those
+    /// pcaps bring.
+    @inline(__always)
+    static func parseLink(_ reader: Bytes, _ linkType: LinkType) -> (etherType: UInt16, l3: Int)? {
+        switch linkType {
+        case .ethernet:
+            guard reader.has(0, 14) else { return nil }
+            return skipVLANTags(reader, etherType: reader.u16(12), at: 14)
+        case .linuxSLL:
+            guard reader.has(0, 16) else { return nil }
+            return skipVLANTags(reader, etherType: reader.u16(14), at: 16)
+        case .linuxSLL2:
+            guard reader.has(0, 20) else { return nil }
+            return skipVLANTags(reader, etherType: reader.u16(0), at: 20)
+        case .raw, .rawDLT12, .rawDLT14:
+            guard reader.has(0, 1) else { return nil }
+            return (etherTypeOfVersion(reader.u8(0) >> 4), 0)
+        case .null, .loop:
+            guard reader.has(0, 4) else { return nil }
+            let family =
+                linkType == .loop ? UInt32(bigEndian: reader.u32Raw(0)) : UInt32(littleEndian: reader.u32Raw(0))
+            // The capturing host's order for DLT_NULL: accept either order of the small value.
+            switch family > 0xFFFF ? family.byteSwapped : family {
+            case 2: return (EtherType.ipv4, 4)  // AF_INET
+            case 24, 28, 30: return (EtherType.ipv6, 4)  // AF_INET6 on the BSDs and macOS
+            default: return nil
+            }
+        }
+    }
+
+    /// Up to `maxVLANTags` 802.1Q/802.1ad tags, as `parse_ethernet` walks them.
+    @inline(__always)
+    static func skipVLANTags(_ reader: Bytes, etherType: UInt16, at offset: Int) -> (etherType: UInt16, l3: Int)? {
+        var (etherType, l3) = (etherType, offset)
+        var tags = 0
+        while tags < maxVLANTags, etherType == EtherType.vlan || etherType == EtherType.serviceVLAN {
+            guard reader.has(l3, 4) else { return nil }
+            etherType = reader.u16(l3 + 2)  // after the TCI
+            l3 += 4
+            tags += 1
+        }
+        return (etherType, l3)
+    }
+
+    /// `parse_ipv4`: addresses and protocol into `event`; nil when the header is cut short or
+    /// invalid (malformed).
+    @inline(__always)
+    static func parseIPv4(_ reader: Bytes, at l3: Int, skbLength: Int, into event: inout PacketEvent) -> Parsed? {
+        guard reader.has(l3, 20) else { return nil }
+        let versionIHL = reader.u8(l3)
+        let headerLength = Int(versionIHL & 0x0F) * 4
+        let total = Int(reader.u16(l3 + 2))
+        guard versionIHL >> 4 == 4, headerLength >= 20, total == 0 || total >= headerLength else { return nil }
+        event.source = IPAddress(high: UInt64(reader.u32Raw(l3 + 12)), low: 0, isIPv6: false)
+        event.destination = IPAddress(high: UInt64(reader.u32Raw(l3 + 16)), low: 0, isIPv6: false)
+        event.transport = reader.u8(l3 + 9)
+        // tot_len trims link padding; 0 (TSO, big packets) means "the rest of the packet".
+        let ipEnd = (total != 0 && l3 + total < skbLength) ? l3 + total : skbLength
+        return Parsed(l4Offset: l3 + headerLength, ipEnd: ipEnd, fragment: reader.u16(l3 + 6) & 0x1FFF != 0)
+    }
+
+    /// `parse_ipv6`: addresses into `event`, up to `maxIPv6ExtensionHeaders` extension headers
+    /// skipped, the protocol after them into `event`; nil when a header is cut short (malformed).
+    @inline(__always)
+    static func parseIPv6(_ reader: Bytes, at l3: Int, skbLength: Int, into event: inout PacketEvent) -> Parsed? {
+        guard reader.has(l3, 40), reader.u8(l3) >> 4 == 6 else { return nil }
+        event.source = IPAddress(high: reader.u64Raw(l3 + 8), low: reader.u64Raw(l3 + 16), isIPv6: true)
+        event.destination = IPAddress(high: reader.u64Raw(l3 + 24), low: reader.u64Raw(l3 + 32), isIPv6: true)
+        let payloadLength = Int(reader.u16(l3 + 4))
+        let end = l3 + 40 + payloadLength
+        var parsed = Parsed(
+            l4Offset: l3 + 40, ipEnd: (payloadLength != 0 && end < skbLength) ? end : skbLength, fragment: false)
+        var next = reader.u8(l3 + 6)
+        headers: for _ in 0..<maxIPv6ExtensionHeaders {
+            let offset = parsed.l4Offset
+            switch next {
+            case IPProtocolNumber.hopByHop, IPProtocolNumber.routing, IPProtocolNumber.destinationOptions:
+                guard reader.has(offset, 2) else { return nil }
+                next = reader.u8(offset)
+                parsed.l4Offset += (Int(reader.u8(offset + 1)) + 1) * 8  // 8-octet units beyond the first
+            case IPProtocolNumber.authentication:
+                guard reader.has(offset, 2) else { return nil }
+                next = reader.u8(offset)
+                parsed.l4Offset += (Int(reader.u8(offset + 1)) + 2) * 4  // 4-octet units, minus 2
+            case IPProtocolNumber.fragment:
+                guard reader.has(offset, 4) else { return nil }
+                next = reader.u8(offset)
+                if reader.u16(offset + 2) & 0xFFF8 != 0 { parsed.fragment = true }
+                parsed.l4Offset += 8
+            default:
+                break headers
+            }
+        }
+        event.transport = next
+        return parsed
+    }
+
+    /// `parse_l4`: ports and TCP flags into `event`; returns where the payload starts. A header
+    /// that does not fit in the datagram is truncated (ports 0, payload 0); other protocols keep
+    /// ports 0 and their whole L4 part is payload.
+    @inline(__always)
+    static func parseL4(_ reader: Bytes, _ ip: Parsed, into event: inout PacketEvent, flags: inout Flags) -> Int {
+        let l4 = ip.l4Offset
+        if ip.fragment {
+            flags.insert(.fragment)
+            return l4
+        }
+        if event.transport == IPProtocolNumber.tcp {
+            guard l4 + 20 <= ip.ipEnd, reader.has(l4, 14) else {
+                flags.insert(.truncated)
+                return ip.ipEnd
+            }
+            event.sourcePort = reader.u16(l4)
+            event.destinationPort = reader.u16(l4 + 2)
+            event.tcpFlags = TCPFlags(rawValue: reader.u8(l4 + 13))
+            let dataOffset = Int(reader.u8(l4 + 12) >> 4) * 4
+            return l4 + max(dataOffset, 20)
+        }
+        if event.transport == IPProtocolNumber.udp {
+            guard l4 + 8 <= ip.ipEnd, reader.has(l4, 4) else {
+                flags.insert(.truncated)
+                return ip.ipEnd
+            }
+            event.sourcePort = reader.u16(l4)
+            event.destinationPort = reader.u16(l4 + 2)
+            return l4 + 8
+        }
+        return l4
+    }
+
     static func etherTypeOfVersion(_ version: UInt8) -> UInt16 {
         switch version {
-        case 4: 0x0800
-        case 6: 0x86DD
+        case 4: EtherType.ipv4
+        case 6: EtherType.ipv6
         default: 0
         }
     }

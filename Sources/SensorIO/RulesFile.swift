@@ -244,8 +244,9 @@ public enum RulesFile {
                 guard case .string(let text) = value, let bytes = hexBytes(text), !bytes.isEmpty else {
                     throw fail(path, "expected a non-empty string of hex byte pairs, got \(value.summary)")
                 }
-                guard bytes.count <= 128 else {
-                    throw fail(path, "longer than the 128-byte payload snapshot: it could never match")
+                guard bytes.count <= PacketParser.snapshotMax else {
+                    throw fail(
+                        path, "longer than the \(PacketParser.snapshotMax)-byte payload snapshot: it could never match")
                 }
                 result.payloadPrefix = bytes
             case "duration_under":

@@ -13,7 +13,9 @@ import Glibc
 public final class KernelSensor {
     /// Where our TC filters sit on the clsact hooks. Attaching with TC replaces a filter at the
     /// same place, which is how a hook left behind by a killed run is taken over and later removed;
-    /// attaching with tcx removes such a filter first.
+    /// attaching with tcx removes such a filter first. The handle is "dp" in ASCII (0x64 0x70):
+    /// any fixed value works, as long as no other tool picks the same one at priority 1; a
+    /// readable one stands out in `tc filter show dev IF ingress` (`handle 0x6470`).
     public static let tcHandle: UInt32 = 0x6470
     public static let tcPriority: UInt32 = 1
 

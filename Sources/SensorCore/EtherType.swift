@@ -1,0 +1,11 @@
+/// EtherTypes (`ETH_P_*` in <linux/if_ether.h>) the parsers name.
+public enum EtherType {
+    /// ETH_P_IP.
+    public static let ipv4: UInt16 = 0x0800
+    /// ETH_P_IPV6.
+    public static let ipv6: UInt16 = 0x86DD
+    /// ETH_P_8021Q: an 802.1Q VLAN tag follows.
+    public static let vlan: UInt16 = 0x8100
+    /// ETH_P_8021AD: an 802.1ad (QinQ) service tag follows.
+    public static let serviceVLAN: UInt16 = 0x88A8
+}
