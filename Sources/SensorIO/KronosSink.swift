@@ -147,179 +147,134 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
 
     // MARK: Writer thread
 
-    private struct Batch {
-        /// The lines taken from the queue; `lines.first` counts up as they are fully written.
-        var lines = KronosLines()
-        /// Bytes written on the current connection (from the start of line `lines.first`).
-        var written = 0
-
-        var isEmpty: Bool { lines.count == 0 }
-        var lineStart: Int { lines.firstStart }
-        var remaining: Int { lines.count }
-    }
-
+    /// Performs the steps `KronosConnectionState` gives, until shutdown has delivered what it
+    /// could.
     private func writerLoop() {
-        var batch = Batch()
+        var state = KronosConnectionState(configuration: configuration)
         var fd: Int32 = -1
-        var lastActivity: Int64 = 0
-        var attempts: UInt64 = 0
-        var backoff = Int64(configuration.initialBackoff * 1e9)
-        var nextAttempt: Int64 = 0
-        var outageStart: Int64? = nil
-        var outageAttempts = 0
-        let quietLimit = configuration.maximumQuietConnection.map { Int64($0 * 1e9) }
 
-        func disconnect() {
+        func disconnect(reconnectAt: Int64) {
             if fd >= 0 { close(fd) }
             fd = -1
-            if batch.written > batch.lineStart {
+            if state.disconnected(reconnectAt: reconnectAt) {
                 condition.lock()
                 counters.resentLines += 1
                 condition.unlock()
-            }
-            batch.written = batch.lineStart
-        }
-
-        /// One connect attempt; on failure, schedules the next with backoff.
-        func attemptConnect(_ now: Int64) {
-            attempts += 1
-            do {
-                fd = try KronosSocket.connect(path: configuration.socketPath)
-                if let size = configuration.sendBufferBytes {
-                    var value = size
-                    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, socklen_t(MemoryLayout<Int32>.size))
-                }
-                lastActivity = KronosSocket.now()
-                backoff = Int64(configuration.initialBackoff * 1e9)
-                bumpConnection(reconnect: attempts > 1)
-                if let start = outageStart {
-                    logger.notice(
-                        "Kronos reachable again",
-                        metadata: [
-                            "socket": "\(configuration.socketPath)",
-                            "outage_seconds": "\(Double((lastActivity - start) / 1_000_000) / 1000)",
-                            "attempts": "\(outageAttempts)",
-                        ])
-                    outageStart = nil
-                } else if attempts == 1 {
-                    logger.info("connected to Kronos", metadata: ["socket": "\(configuration.socketPath)"])
-                } else {
-                    logger.debug("reconnected to Kronos")
-                }
-            } catch {
-                bumpConnection(reconnect: attempts > 1, failed: true)
-                if outageStart == nil {
-                    outageStart = now
-                    outageAttempts = 0
-                    logger.warning(
-                        "Kronos not reachable; queueing frames and retrying",
-                        metadata: [
-                            "error": "\(error)",
-                            "queue_frames": "\(configuration.queueFrames)",
-                        ])
-                }
-                outageAttempts += 1
-                nextAttempt = now + backoff
-                backoff = min(backoff * 2, Int64(configuration.maximumBackoff * 1e9))
             }
         }
 
         // Connect at once, so the log tells at start whether Kronos is there; afterwards only
         // when there is something to send (Kronos closes connections quiet for 5 s).
-        attemptConnect(KronosSocket.now())
+        connect(&state, &fd, now: KronosSocket.now())
 
-        while true {
-            // 1. Work: the current batch, or the oldest queue buffer, taken whole.
-            if batch.isEmpty {
-                condition.lock()
-                while queue.count == 0 && !closing {
-                    writerWaiting = true
-                    condition.wait()
-                    writerWaiting = false
-                }
-                queue.recycle(&batch.lines)
-                guard let lines = queue.takeOldest() else {  // closing, all delivered
-                    condition.unlock()
-                    break
-                }
-                batch = Batch(lines: lines)
-                batch.written = batch.lineStart
-                if queue.count == 0 { loggedQueueFull = false }
-                counters.inFlight = UInt64(batch.remaining)
-                condition.unlock()
-            }
+        steps: while true {
             let now = KronosSocket.now()
             let drainDeadline = self.drainDeadline()
-            let midLine = batch.written != batch.lineStart
-            // A line already partly written gets a short grace past the drain deadline, so that
-            // Kronos is not left with half a line.
-            if let drainDeadline, now >= drainDeadline &+ (midLine ? Self.midLineGrace : 0) {
+            switch state.next(now: now, drainDeadline: drainDeadline) {
+            case .takeBatch:
+                guard takeBatch(&state) else { break steps }  // closing, all delivered
+            case .stop(let midLine):
                 if midLine { logger.warning("shutdown drain timed out in the middle of a Kronos line") }
-                break
-            }
-
-            // 2. A connection.
-            if fd >= 0, let quietLimit, now - lastActivity >= quietLimit, batch.written == batch.lineStart {
+                break steps
+            case .replaceQuietConnection:
                 logger.debug("replacing a quiet Kronos connection")
-                disconnect()
-                nextAttempt = now
-            }
-            if fd < 0 {
-                if now < nextAttempt {
-                    condition.lock()
-                    if !closing || KronosSocket.now() < deadline {
-                        let wake = min(nextAttempt, deadline)
-                        _ = condition.wait(until: Date(timeIntervalSinceNow: Double(wake - now) / 1e9))
-                    }
-                    condition.unlock()
-                    continue
-                }
-                attemptConnect(now)
-                continue
-            }
-
-            // 3. Write: try at once, wait for room only when the socket is full.
-            let n = batch.lines.bytes.withUnsafeBytes { raw in
-                send(
-                    fd, raw.baseAddress! + batch.written, raw.count - batch.written,
-                    Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
-            }
-            if n < 0 {
-                let code = errno
-                if code == EAGAIN || code == EWOULDBLOCK {
-                    var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                    let waitMs = drainDeadline.map { max(1, min(100, ($0 - now) / 1_000_000)) } ?? 100
-                    if poll(&pfd, 1, Int32(waitMs)) < 0 && errno != EINTR { disconnect() }
-                    continue
-                }
-                if code == EINTR { continue }
-                logger.debug("Kronos connection lost", metadata: ["error": "\(String(cString: strerror(code)))"])
-                disconnect()
-                nextAttempt = KronosSocket.now()  // once at once; then backoff
-                continue
-            }
-            batch.written += n
-            lastActivity = KronosSocket.now()
-            var completed: UInt64 = 0
-            while batch.remaining > 0 && batch.lines.ends[batch.lines.first] <= batch.written {
-                batch.lines.first += 1
-                completed += 1
-            }
-            if completed > 0 {
+                disconnect(reconnectAt: now)
+            case .wait(let until):
                 condition.lock()
-                counters.sent += completed
-                counters.inFlight -= completed
+                _ = condition.wait(until: Date(timeIntervalSinceNow: Double(until - now) / 1e9))
                 condition.unlock()
+            case .connect:
+                connect(&state, &fd, now: now)
+            case .send(let offset):
+                let n = state.batch.bytes.withUnsafeBytes { raw in
+                    send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+                }
+                guard n >= 0 else {
+                    let code = errno
+                    switch KronosConnectionState.SendFailure(errno: code) {
+                    case .wouldBlock:
+                        var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                        let wait = state.pollMilliseconds(now: now, drainDeadline: drainDeadline)
+                        if poll(&pfd, 1, wait) < 0 && errno != EINTR { disconnect(reconnectAt: now) }
+                    case .interrupted:
+                        break
+                    case .lost:
+                        logger.debug(
+                            "Kronos connection lost", metadata: ["error": "\(String(cString: strerror(code)))"])
+                        disconnect(reconnectAt: KronosSocket.now())  // once at once; then backoff
+                    }
+                    continue
+                }
+                let completed = UInt64(state.sent(n, now: KronosSocket.now()))
+                if completed > 0 {
+                    condition.lock()
+                    counters.sent += completed
+                    counters.inFlight -= completed
+                    condition.unlock()
+                }
             }
         }
 
         if fd >= 0 { close(fd) }
         condition.lock()
-        counters.undelivered += UInt64(batch.remaining + queue.removeAll())
+        counters.undelivered += UInt64(state.remaining + queue.removeAll())
         counters.inFlight = 0
         finished = true
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// Waits for lines and takes the oldest queue buffer whole, giving back the emptied one.
+    /// Returns false when the sink is closing and the queue is empty.
+    private func takeBatch(_ state: inout KronosConnectionState) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.count == 0 && !closing {
+            writerWaiting = true
+            condition.wait()
+            writerWaiting = false
+        }
+        queue.recycle(&state.batch)
+        guard let lines = queue.takeOldest() else { return false }
+        state.took(lines)
+        if queue.count == 0 { loggedQueueFull = false }
+        counters.inFlight = UInt64(state.remaining)
+        return true
+    }
+
+    /// One connect attempt, counted and logged (once per outage, once when it ends).
+    private func connect(_ state: inout KronosConnectionState, _ fd: inout Int32, now: Int64) {
+        let socketPath = configuration.socketPath
+        do {
+            fd = try KronosSocket.connect(path: socketPath)
+            if let size = configuration.sendBufferBytes {
+                var value = size
+                setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, socklen_t(MemoryLayout<Int32>.size))
+            }
+            let outcome = state.connected(now: KronosSocket.now())
+            bumpConnection(reconnect: state.isReconnect)
+            switch outcome {
+            case .recovered(let nanoseconds, let failures):
+                logger.notice(
+                    "Kronos reachable again",
+                    metadata: [
+                        "socket": "\(socketPath)", "outage_seconds": "\(Double(nanoseconds / 1_000_000) / 1000)",
+                        "attempts": "\(failures)",
+                    ])
+            case .first:
+                logger.info("connected to Kronos", metadata: ["socket": "\(socketPath)"])
+            case .reconnected:
+                logger.debug("reconnected to Kronos")
+            }
+        } catch {
+            let outageStarts = state.connectFailed(now: now)
+            bumpConnection(reconnect: state.isReconnect, failed: true)
+            if outageStarts {
+                logger.warning(
+                    "Kronos not reachable; queueing frames and retrying",
+                    metadata: ["error": "\(error)", "queue_frames": "\(configuration.queueFrames)"])
+            }
+        }
     }
 
     /// The shutdown drain's deadline once `finish` has started it, read under the lock (the
@@ -329,8 +284,6 @@ public final class KronosSink: FrameSink, @unchecked Sendable {
         defer { condition.unlock() }
         return closing ? deadline : nil
     }
-
-    static let midLineGrace: Int64 = 200_000_000
 
     private func bumpConnection(reconnect: Bool, failed: Bool = false) {
         condition.lock()
