@@ -25,7 +25,20 @@ public enum FlowFrameJSON {
         guard case .object(let members) = value else {
             throw FrameParseError("not a JSON object (\(value.kind))")
         }
+        var fields = Fields()
         var seen = Set<String>()
+        for (key, value) in members {
+            guard seen.insert(key).inserted else {
+                throw FrameParseError("key \"\(Echo.escaped(key, limit: 64))\" appears twice")
+            }
+            try fields.read(key, value)
+        }
+        return try fields.frame()
+    }
+
+    /// The keys read so far: the nine a frame must have, each until it is there; the optional
+    /// ones straight into `optional`.
+    private struct Fields {
         var source: IPAddress?
         var destination: IPAddress?
         var sourcePort: UInt16?
@@ -35,96 +48,127 @@ public enum FlowFrameJSON {
         var bytesOut: UInt64?
         var duration: Double?
         var payload: [UInt8]??
-        var frame = FlowFrame(
+        var optional = FlowFrame(
             source: IPAddress(ipv4: 0, 0, 0, 0), destination: IPAddress(ipv4: 0, 0, 0, 0), sourcePort: 0,
             destinationPort: 0, transport: .tcp, bytesIn: 0, bytesOut: 0, duration: 0, payload: nil)
-        for (key, value) in members {
-            guard seen.insert(key).inserted else { throw FrameParseError("key \"\(Echo.escaped(key, limit: 64))\" appears twice") }
+
+        mutating func read(_ key: String, _ value: JSONValue) throws(FrameParseError) {
             switch key {
             case "src_ip": source = try address(key, value)
             case "dst_ip": destination = try address(key, value)
             case "src_port": sourcePort = UInt16(try integer(key, value, max: UInt64(UInt16.max)))
             case "dst_port": destinationPort = UInt16(try integer(key, value, max: UInt64(UInt16.max)))
-            case "protocol":
-                let text = try string(key, value)
-                guard let parsed = FlowProtocol(rawValue: text) else {
-                    throw FrameParseError("key \"protocol\": expected \"TCP\", \"UDP\" or \"OTHER\", got \(value.summary)")
-                }
-                transport = parsed
+            case "protocol": transport = try flowProtocol(value)
             case "bytes_in": bytesIn = try integer(key, value)
             case "bytes_out": bytesOut = try integer(key, value)
-            case "duration":
-                guard case .number(let text) = value, let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
-                    throw FrameParseError("key \"duration\": expected a number of seconds >= 0, got \(value.summary)")
-                }
-                duration = seconds
-            case "payload":
-                switch value {
-                case .null: payload = .some(nil)
-                case .string(let text):
-                    guard let bytes = Base64.decode(text), isCanonicalBase64(text, bytes: bytes) else {
-                        throw FrameParseError("key \"payload\": not valid base64: \(value.summary)")
-                    }
-                    // The FlowFrame contract: a snapshot of 1 to 128 bytes, or null for none.
-                    guard !bytes.isEmpty else {
-                        throw FrameParseError("key \"payload\": empty (a frame without payload has null)")
-                    }
-                    guard bytes.count <= PacketParser.snapshotMax else {
-                        throw FrameParseError(
-                            "key \"payload\": \(bytes.count) bytes, a FlowFrame snapshot holds at most "
-                                + "\(PacketParser.snapshotMax)")
-                    }
-                    payload = .some(bytes)
-                default:
-                    throw FrameParseError("key \"payload\": expected a base64 string or null, got \(value.summary)")
-                }
-            case "packets_in": frame.packetsIn = try integer(key, value)
-            case "packets_out": frame.packetsOut = try integer(key, value)
-            case "first_seen": frame.firstSeen = try epochMicroseconds(key, value)
-            case "last_seen": frame.lastSeen = try epochMicroseconds(key, value)
-            case "tcp_flags":
-                let text = try string(key, value)
-                guard text.allSatisfy({ "SAFPRUEC".contains($0) }) else {
-                    throw FrameParseError("key \"tcp_flags\": expected letters of SAFPRUEC, got \(value.summary)")
-                }
-                frame.tcpFlags = TCPFlags(letters: text)
-            case "end_reason":
-                let text = try string(key, value)
-                guard let reason = EndReason(rawValue: text) else {
-                    let names = EndReason.allCases.map(\.rawValue).joined(separator: ", ")
-                    throw FrameParseError("key \"end_reason\": expected one of \(names), got \(value.summary)")
-                }
-                frame.endReason = reason
-            case "interface": frame.interface = try string(key, value)
-            case "label":
-                switch value {
-                case .null: frame.label = nil
-                case .string(let text): frame.label = text
-                default: throw FrameParseError("key \"label\": expected a string or null, got \(value.summary)")
-                }
-            default:
-                throw FrameParseError("unknown key \"\(Echo.escaped(key, limit: 64))\"")
+            case "duration": duration = try seconds(value)
+            case "payload": payload = .some(try snapshot(value))
+            default: try readOptional(key, value)
             }
         }
-        guard let source else { throw missing("src_ip") }
-        guard let destination else { throw missing("dst_ip") }
-        guard let sourcePort else { throw missing("src_port") }
-        guard let destinationPort else { throw missing("dst_port") }
-        guard let transport else { throw missing("protocol") }
-        guard let bytesIn else { throw missing("bytes_in") }
-        guard let bytesOut else { throw missing("bytes_out") }
-        guard let duration else { throw missing("duration") }
-        guard let payload else { throw missing("payload") }
-        frame.source = source
-        frame.destination = destination
-        frame.sourcePort = sourcePort
-        frame.destinationPort = destinationPort
-        frame.transport = transport
-        frame.bytesIn = bytesIn
-        frame.bytesOut = bytesOut
-        frame.duration = duration
-        frame.payload = payload
-        return frame
+
+        /// The `--extended` keys and `label`.
+        private mutating func readOptional(_ key: String, _ value: JSONValue) throws(FrameParseError) {
+            switch key {
+            case "packets_in": optional.packetsIn = try integer(key, value)
+            case "packets_out": optional.packetsOut = try integer(key, value)
+            case "first_seen": optional.firstSeen = try epochMicroseconds(key, value)
+            case "last_seen": optional.lastSeen = try epochMicroseconds(key, value)
+            case "tcp_flags": optional.tcpFlags = try tcpFlags(value)
+            case "end_reason": optional.endReason = try endReason(value)
+            case "interface": optional.interface = try string(key, value)
+            case "label": optional.label = try label(value)
+            default: throw FrameParseError("unknown key \"\(Echo.escaped(key, limit: 64))\"")
+            }
+        }
+
+        /// The frame, once every required key has been read.
+        func frame() throws(FrameParseError) -> FlowFrame {
+            guard let source else { throw missing("src_ip") }
+            guard let destination else { throw missing("dst_ip") }
+            guard let sourcePort else { throw missing("src_port") }
+            guard let destinationPort else { throw missing("dst_port") }
+            guard let transport else { throw missing("protocol") }
+            guard let bytesIn else { throw missing("bytes_in") }
+            guard let bytesOut else { throw missing("bytes_out") }
+            guard let duration else { throw missing("duration") }
+            guard let payload else { throw missing("payload") }
+            var frame = optional
+            frame.source = source
+            frame.destination = destination
+            frame.sourcePort = sourcePort
+            frame.destinationPort = destinationPort
+            frame.transport = transport
+            frame.bytesIn = bytesIn
+            frame.bytesOut = bytesOut
+            frame.duration = duration
+            frame.payload = payload
+            return frame
+        }
+    }
+
+    // MARK: - Values
+
+    private static func flowProtocol(_ value: JSONValue) throws(FrameParseError) -> FlowProtocol {
+        guard let parsed = FlowProtocol(rawValue: try string("protocol", value)) else {
+            throw FrameParseError("key \"protocol\": expected \"TCP\", \"UDP\" or \"OTHER\", got \(value.summary)")
+        }
+        return parsed
+    }
+
+    private static func seconds(_ value: JSONValue) throws(FrameParseError) -> Double {
+        guard case .number(let text) = value, let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
+            throw FrameParseError("key \"duration\": expected a number of seconds >= 0, got \(value.summary)")
+        }
+        return seconds
+    }
+
+    /// The FlowFrame contract: a snapshot of 1 to 128 bytes in canonical base64, or null for none.
+    private static func snapshot(_ value: JSONValue) throws(FrameParseError) -> [UInt8]? {
+        switch value {
+        case .null:
+            return nil
+        case .string(let text):
+            guard let bytes = Base64.decode(text), isCanonicalBase64(text, bytes: bytes) else {
+                throw FrameParseError("key \"payload\": not valid base64: \(value.summary)")
+            }
+            guard !bytes.isEmpty else {
+                throw FrameParseError("key \"payload\": empty (a frame without payload has null)")
+            }
+            guard bytes.count <= PacketParser.snapshotMax else {
+                throw FrameParseError(
+                    "key \"payload\": \(bytes.count) bytes, a FlowFrame snapshot holds at most "
+                        + "\(PacketParser.snapshotMax)")
+            }
+            return bytes
+        default:
+            throw FrameParseError("key \"payload\": expected a base64 string or null, got \(value.summary)")
+        }
+    }
+
+    private static func tcpFlags(_ value: JSONValue) throws(FrameParseError) -> TCPFlags {
+        let text = try string("tcp_flags", value)
+        guard text.allSatisfy({ "SAFPRUEC".contains($0) }) else {
+            throw FrameParseError("key \"tcp_flags\": expected letters of SAFPRUEC, got \(value.summary)")
+        }
+        return TCPFlags(letters: text)
+    }
+
+    private static func endReason(_ value: JSONValue) throws(FrameParseError) -> EndReason {
+        let text = try string("end_reason", value)
+        guard let reason = EndReason(rawValue: text) else {
+            let names = EndReason.allCases.map(\.rawValue).joined(separator: ", ")
+            throw FrameParseError("key \"end_reason\": expected one of \(names), got \(value.summary)")
+        }
+        return reason
+    }
+
+    private static func label(_ value: JSONValue) throws(FrameParseError) -> String? {
+        switch value {
+        case .null: return nil
+        case .string(let text): return text
+        default: throw FrameParseError("key \"label\": expected a string or null, got \(value.summary)")
+        }
     }
 
     private static func missing(_ key: String) -> FrameParseError {
