@@ -217,38 +217,12 @@ public enum RulesFile {
                     throw fail(path, "expected \"TCP\", \"UDP\" or \"OTHER\", got \(value.summary)")
                 }
                 result.transport = transport
-            case "any_port":
-                guard case .array(let elements) = value, !elements.isEmpty else {
-                    throw fail(path, "expected a non-empty list of ports, got \(value.summary)")
-                }
-                var ports: [UInt16] = []
-                for element in elements {
-                    guard let port = port(element) else {
-                        throw fail(path, "expected ports 0–65535, got \(element.summary)")
-                    }
-                    ports.append(port)
-                }
-                result.anyPort = ports
-            case "port_range":
-                guard case .array(let bounds) = value, bounds.count == 2, let low = port(bounds[0]),
-                    let high = port(bounds[1])
-                else {
-                    throw fail(path, "expected [low, high] with ports 0–65535, got \(value.summary)")
-                }
-                guard low <= high else { throw fail(path, "low \(low) is above high \(high)") }
-                result.portRange = low...high
+            case "any_port": result.anyPort = try ports(value, path: path, fail: fail)
+            case "port_range": result.portRange = try portRange(value, path: path, fail: fail)
             case "dst_port_min":
                 guard let port = port(value) else { throw fail(path, "expected a port 0–65535, got \(value.summary)") }
                 result.destinationPortMin = port
-            case "payload_prefix_hex":
-                guard case .string(let text) = value, let bytes = hexBytes(text), !bytes.isEmpty else {
-                    throw fail(path, "expected a non-empty string of hex byte pairs, got \(value.summary)")
-                }
-                guard bytes.count <= PacketParser.snapshotMax else {
-                    throw fail(
-                        path, "longer than the \(PacketParser.snapshotMax)-byte payload snapshot: it could never match")
-                }
-                result.payloadPrefix = bytes
+            case "payload_prefix_hex": result.payloadPrefix = try payloadPrefix(value, path: path, fail: fail)
             case "duration_under":
                 guard let seconds = number(value), seconds >= 0 else {
                     throw fail(path, "expected a number of seconds >= 0, got \(value.summary)")
@@ -269,6 +243,44 @@ public enum RulesFile {
             }
         }
         return result
+    }
+
+    /// `any_port`: a non-empty list of ports.
+    private static func ports(
+        _ value: JSONValue, path: String, fail: (String, String) -> RulesFileError
+    ) throws(RulesFileError) -> [UInt16] {
+        guard case .array(let elements) = value, !elements.isEmpty else {
+            throw fail(path, "expected a non-empty list of ports, got \(value.summary)")
+        }
+        return try elements.map { (element) throws(RulesFileError) in
+            guard let port = port(element) else { throw fail(path, "expected ports 0–65535, got \(element.summary)") }
+            return port
+        }
+    }
+
+    /// `port_range`: `[low, high]`, low at most high.
+    private static func portRange(
+        _ value: JSONValue, path: String, fail: (String, String) -> RulesFileError
+    ) throws(RulesFileError) -> ClosedRange<UInt16> {
+        guard case .array(let bounds) = value, bounds.count == 2, let low = port(bounds[0]), let high = port(bounds[1])
+        else {
+            throw fail(path, "expected [low, high] with ports 0–65535, got \(value.summary)")
+        }
+        guard low <= high else { throw fail(path, "low \(low) is above high \(high)") }
+        return low...high
+    }
+
+    /// `payload_prefix_hex`: hex byte pairs, no longer than a payload snapshot.
+    private static func payloadPrefix(
+        _ value: JSONValue, path: String, fail: (String, String) -> RulesFileError
+    ) throws(RulesFileError) -> [UInt8] {
+        guard case .string(let text) = value, let bytes = hexBytes(text), !bytes.isEmpty else {
+            throw fail(path, "expected a non-empty string of hex byte pairs, got \(value.summary)")
+        }
+        guard bytes.count <= PacketParser.snapshotMax else {
+            throw fail(path, "longer than the \(PacketParser.snapshotMax)-byte payload snapshot: it could never match")
+        }
+        return bytes
     }
 
     private static func port(_ value: JSONValue) -> UInt16? {
