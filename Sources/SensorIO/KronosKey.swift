@@ -35,20 +35,20 @@ public struct KronosKey: Sendable {
         do {
             (data, mode) = try TextFile.readBytes(path, limit: maximumFileSize)
         } catch .open(let code), .read(let code) {
-            throw KronosKeyError(path: path, reason: String(cString: strerror(code)))
+            throw KronosKeyError(.unreadable, path: path, reason: String(cString: strerror(code)), errno: code)
         } catch .tooLarge {
-            throw KronosKeyError(path: path, reason: "larger than \(maximumFileSize) bytes")
+            throw KronosKeyError(.tooLarge, path: path, reason: "larger than \(maximumFileSize) bytes")
         } catch {
-            throw KronosKeyError(path: path, reason: error.reason)
+            throw KronosKeyError(.notAKeyFile, path: path, reason: error.reason)
         }
         guard mode & 0o037 == 0 else {
             throw KronosKeyError(
-                path: path,
+                .tooOpen, path: path,
                 reason: "mode \(String(mode & 0o777, radix: 8)) is too open (others or group-write bits set); "
                     + "use chmod 600 or 640")
         }
         if data.last == UInt8(ascii: "\n") { data.removeLast() }
-        guard !data.isEmpty else { throw KronosKeyError(path: path, reason: "empty key") }
+        guard !data.isEmpty else { throw KronosKeyError(.empty, path: path, reason: "empty key") }
         return KronosKey(bytes: data, path: path)
     }
 
@@ -67,10 +67,31 @@ public struct KronosKey: Sendable {
     }
 }
 
-/// A key file that cannot be used, naming the file and why.
+/// A key file that cannot be used: a code to match, the file, why, and the errno if a call failed.
 public struct KronosKeyError: Error, CustomStringConvertible {
+    public enum Code: Sendable, Equatable {
+        /// It cannot be opened or read (`errno` says why).
+        case unreadable
+        /// Not a regular file, or not text.
+        case notAKeyFile
+        case tooLarge
+        /// Readable or writable by others, or writable by the group.
+        case tooOpen
+        /// Empty, or only a newline.
+        case empty
+    }
+
+    public let code: Code
     public let path: String
     public let reason: String
+    public let errno: Int32?
+
+    init(_ code: Code, path: String, reason: String, errno: Int32? = nil) {
+        self.code = code
+        self.path = path
+        self.reason = reason
+        self.errno = errno
+    }
 
     public var description: String { "HMAC key file \(path): \(reason)" }
 }

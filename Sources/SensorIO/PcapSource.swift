@@ -51,7 +51,7 @@ public final class PcapSource {
             opened = pcap_open_offline_with_tstamp_precision(path, precision, &errorBuffer)
         } else {
             guard let file = fopen(path, "rb") else {
-                throw PcapError(path: path, reason: String(cString: strerror(errno)))
+                throw PcapError(.unreadable, path: path, reason: String(cString: strerror(errno)), errno: errno)
             }
             readBuffer = malloc(Self.readBufferBytes)
             setvbuf(file, readBuffer, _IOFBF, Self.readBufferBytes)
@@ -63,7 +63,8 @@ public final class PcapSource {
         }
         guard let handle = opened else {
             throw PcapError(
-                path: path, reason: errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+                .notACapture, path: path,
+                reason: errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
         }
         let dlt = pcap_datalink(handle)
         guard let linkType = PacketParser.LinkType(rawValue: dlt) else {
@@ -72,7 +73,7 @@ public final class PcapSource {
             let name = pcap_datalink_val_to_name(dlt).map { String(cString: $0) } ?? "unknown"
             let supported = "EN10MB (1), LINUX_SLL (113), LINUX_SLL2 (276), RAW (101/12/14), NULL (0), LOOP (108)"
             throw PcapError(
-                path: path, reason: "unsupported link type \(dlt) (\(name)); dps reads \(supported)")
+                .unsupportedLinkType, path: path, reason: "unsupported link type \(dlt) (\(name)); dps reads \(supported)")
         }
         self.linkType = linkType
         self.handle = handle
@@ -113,7 +114,7 @@ public final class PcapSource {
     public func forEachRecord(
         _ body: (_ frame: UnsafeRawBufferPointer, _ originalLength: Int, _ timestamp: Int64) throws -> Void
     ) throws {
-        guard let handle else { throw PcapError(path: path, reason: "already read to its end") }
+        guard let handle else { throw PcapError(.alreadyRead, path: path, reason: "already read to its end") }
         defer {
             pcap_close(handle)
             self.handle = nil
@@ -128,7 +129,7 @@ public final class PcapSource {
             guard status == 1, let header, let data else {
                 let reason =
                     status == PCAP_ERROR ? String(cString: pcap_geterr(handle)) : "pcap_next_ex returned \(status)"
-                throw PcapError(path: path, packet: packetsRead + 1, reason: reason)
+                throw PcapError(.damaged, path: path, packet: packetsRead + 1, reason: reason)
             }
             packetsRead += 1
             let timestamp =
@@ -139,17 +140,34 @@ public final class PcapSource {
     }
 }
 
-/// A pcap file that cannot be opened or read, naming the file (and the packet, for damage).
+/// A pcap file that cannot be opened or read: a code to match, the file (and the packet, for
+/// damage), why, and the errno when a call failed.
 public struct PcapError: Error, CustomStringConvertible {
+    public enum Code: Sendable, Equatable {
+        /// The file cannot be opened (`errno` says why).
+        case unreadable
+        /// libpcap does not take it as a pcap or pcapng file.
+        case notACapture
+        case unsupportedLinkType
+        /// A record cannot be read (cut short, corrupt): `packet` is its number.
+        case damaged
+        /// A source is read once.
+        case alreadyRead
+    }
+
+    public var code: Code
     public var path: String
     /// The 1-based number of the record that could not be read; nil when opening failed.
     public var packet: UInt64?
     public var reason: String
+    public var errno: Int32?
 
-    public init(path: String, packet: UInt64? = nil, reason: String) {
+    public init(_ code: Code, path: String, packet: UInt64? = nil, reason: String, errno: Int32? = nil) {
+        self.code = code
         self.path = path
         self.packet = packet
         self.reason = reason
+        self.errno = errno
     }
 
     public var description: String {

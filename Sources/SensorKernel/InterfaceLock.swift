@@ -9,9 +9,9 @@ import Glibc
 struct InterfaceLock {
     private let fd: Int32
 
-    init(interface: String, index: UInt32) throws {
+    init(interface: String, index: UInt32) throws(KernelError) {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw KernelError("locking \(interface)", code: errno) }
+        guard fd >= 0 else { throw KernelError(.system, "locking \(interface)", errno: errno) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let name = Array("dps-tc-\(index)".utf8)
@@ -27,9 +27,10 @@ struct InterfaceLock {
             let code = errno
             Glibc.close(fd)
             if code == EADDRINUSE {
-                throw KernelError("another dps is already capturing on \(interface): stop it first")
+                throw KernelError(
+                    .interfaceBusy, "another dps is already capturing on \(interface): stop it first", reported: code)
             }
-            throw KernelError("locking \(interface)", code: code)
+            throw KernelError(.system, "locking \(interface)", errno: code)
         }
         self.fd = fd
     }

@@ -51,10 +51,10 @@ public final class KernelSensor {
         var resolved: [Interface] = []
         for name in names {
             let index = if_nametoindex(name)
-            guard index != 0 else { throw KernelError("no such network interface: \(name)") }
+            guard index != 0 else { throw KernelError(.noSuchInterface, "no such network interface: \(name)") }
             resolved.append(Interface(name: name, index: index))
         }
-        guard !resolved.isEmpty else { throw KernelError("no interface given (--interface IF)") }
+        guard !resolved.isEmpty else { throw KernelError(.noSuchInterface, "no interface given (--interface IF)") }
         interfaces = resolved
         objectBytes = EmbeddedBPF.object
         reader = RecordReader(clock: MonotonicToWall(), onPacket: onPacket)
@@ -63,6 +63,7 @@ public final class KernelSensor {
         let missing = Capabilities.missing()
         guard missing.isEmpty else {
             throw KernelError(
+                .permission,
                 "missing capabilities \(missing.joined(separator: ", ")): dps needs CAP_BPF, "
                     + "CAP_NET_ADMIN and CAP_PERFMON (run it as root or grant those capabilities)")
         }
@@ -95,32 +96,34 @@ public final class KernelSensor {
         }
         switch -fd {
         case EINVAL:
-            throw KernelError("this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF, Linux 5.8+)")
+            throw KernelError(.unsupported, "this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF, Linux 5.8+)")
         case EPERM, EACCES:
             throw KernelError(
+                .permission,
                 "creating a BPF ring buffer: the kernel refused the bpf() system call: "
                     + "\(String(cString: strerror(-fd))) (errno \(-fd)): permission denied: a seccomp filter "
-                    + "(systemd's SystemCallFilter=, a container's profile) or missing CAP_BPF?")
+                    + "(systemd's SystemCallFilter=, a container's profile) or missing CAP_BPF?",
+                reported: -fd)
         default:
-            throw KernelError("creating a BPF ring buffer", code: fd)
+            throw KernelError(.system, "creating a BPF ring buffer", errno: fd)
         }
     }
 
     private func load(ringBytes: UInt32) throws {
         let opened = objectBytes.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, nil) }
-        guard let opened else { throw KernelError("opening the embedded BPF object", code: errno) }
+        guard let opened else { throw KernelError(.bpfObject, "opening the embedded BPF object", errno: errno) }
         object = opened
         guard let events = bpf_object__find_map_by_name(opened, "events"),
             let counters = bpf_object__find_map_by_name(opened, "counters")
-        else { throw KernelError("the embedded BPF object lacks its maps") }
+        else { throw KernelError(.bpfObject, "the embedded BPF object lacks its maps") }
         let err = bpf_map__set_max_entries(events, ringBytes)
-        if err < 0 { throw KernelError("ring buffer size \(ringBytes)", code: err) }
+        if err < 0 { throw KernelError(.bpfObject, "ring buffer size \(ringBytes)", errno: err) }
         let loaded = bpf_object__load(opened)
-        if loaded < 0 { throw KernelError("loading the BPF programs", code: loaded) }
+        if loaded < 0 { throw KernelError(.load, "loading the BPF programs", errno: loaded) }
         countersFD = bpf_map__fd(counters)
         let context = Unmanaged.passUnretained(reader).toOpaque()
         guard let ring = ring_buffer__new(bpf_map__fd(events), RecordReader.callback, context, nil)
-        else { throw KernelError("opening the ring buffer", code: errno) }
+        else { throw KernelError(.system, "opening the ring buffer", errno: errno) }
         self.ring = ring
     }
 
@@ -139,12 +142,12 @@ public final class KernelSensor {
                     metadata: ["iface": "\(name)", "hook": "\(hook)"])
                 let err = CLibbpf_tc_detach(ifindex, point, Self.tcHandle, Self.tcPriority)
                 if err < 0, err != -ENOENT {
-                    throw KernelError("removing the stale TC hook on \(hook) of \(name)", code: err)
+                    throw KernelError(.attach, "removing the stale TC hook on \(hook) of \(name)", errno: err)
                 }
             }
             guard wanted else { continue }
             guard let prog = bpf_object__find_program_by_name(object, program) else {
-                throw KernelError("the embedded BPF object lacks \(program)")
+                throw KernelError(.bpfObject, "the embedded BPF object lacks \(program)")
             }
             if mode != .tc {
                 let link = CLibbpf_tcx_attach(ifindex, point, bpf_program__fd(prog))
@@ -155,7 +158,8 @@ public final class KernelSensor {
                 }
                 // Only "no such attach type" means no tcx; any other error is an error.
                 guard mode == .auto, link == -EINVAL else {
-                    throw KernelError("attaching with tcx to \(hook) of \(name) (tcx needs Linux 6.6)", code: link)
+                    throw KernelError(
+                        .attach, "attaching with tcx to \(hook) of \(name) (tcx needs Linux 6.6)", errno: link)
                 }
                 logger.info("the kernel has no tcx (Linux 6.6+): attaching with TC", metadata: ["errno": "\(-link)"])
                 mode = .tc
@@ -166,13 +170,13 @@ public final class KernelSensor {
             }
             if !hasClsact {
                 let created = CLibbpf_tc_clsact_create(ifindex)
-                if created < 0 { throw KernelError("creating the clsact qdisc on \(name)", code: created) }
+                if created < 0 { throw KernelError(.attach, "creating the clsact qdisc on \(name)", errno: created) }
                 if created == 1 { createdClsact.append(ifindex) }
                 hasClsact = true
             }
             let err = CLibbpf_tc_attach(ifindex, point, bpf_program__fd(prog), Self.tcHandle, Self.tcPriority)
             if err < 0 {
-                throw KernelError("attaching to \(hook) of \(name)", code: err)
+                throw KernelError(.attach, "attaching to \(hook) of \(name)", errno: err)
             }
             attached.append((ifindex, isEgress))
         }

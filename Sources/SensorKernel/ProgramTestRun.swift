@@ -38,14 +38,14 @@ public final class ProgramTestRun {
     public init(copyHeaders: Bool = false) throws {
         objectBytes = EmbeddedBPF.object
         let opened = objectBytes.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, nil) }
-        guard let opened else { throw KernelError("opening the embedded BPF object", code: errno) }
+        guard let opened else { throw KernelError(.bpfObject, "opening the embedded BPF object", errno: errno) }
         object = opened
         guard let events = bpf_object__find_map_by_name(opened, "events"),
             let counters = bpf_object__find_map_by_name(opened, "counters"),
             let program = bpf_object__find_program_by_name(opened, "tc_ingress")
         else {
             bpf_object__close(opened)
-            throw KernelError("the embedded BPF object lacks its maps or tc_ingress")
+            throw KernelError(.bpfObject, "the embedded BPF object lacks its maps or tc_ingress")
         }
         _ = bpf_map__set_max_entries(events, 1 << 16)
         if copyHeaders {
@@ -56,20 +56,20 @@ public final class ProgramTestRun {
                 bpf_map__set_initial_value(rodata, &one, MemoryLayout<UInt32>.size) == 0
             else {
                 bpf_object__close(opened)
-                throw KernelError("the embedded BPF object's .rodata is not dps_force_copy alone")
+                throw KernelError(.bpfObject, "the embedded BPF object's .rodata is not dps_force_copy alone")
             }
         }
         let loaded = bpf_object__load(opened)
         if loaded < 0 {
             bpf_object__close(opened)
-            throw KernelError("loading the BPF programs", code: loaded)
+            throw KernelError(.load, "loading the BPF programs", errno: loaded)
         }
         programFD = bpf_program__fd(program)
         countersFD = bpf_map__fd(counters)
         let context = Unmanaged.passUnretained(collector).toOpaque()
         guard let ring = ring_buffer__new(bpf_map__fd(events), Collector.callback, context, nil) else {
             bpf_object__close(opened)
-            throw KernelError("opening the ring buffer", code: errno)
+            throw KernelError(.system, "opening the ring buffer", errno: errno)
         }
         self.ring = ring
     }
@@ -87,14 +87,14 @@ public final class ProgramTestRun {
         let err = CLibbpf_prog_test_run(programFD, frame.baseAddress, UInt32(frame.count), &verdict)
         if err < 0 { return .refused(errno: -err) }
         guard verdict == TC_ACT_UNSPEC else {
-            throw KernelError("tc_ingress returned \(verdict), not TC_ACT_UNSPEC")
+            throw KernelError(.testRun, "tc_ingress returned \(verdict), not TC_ACT_UNSPEC")
         }
         collector.records.removeAll(keepingCapacity: true)
         _ = ring_buffer__consume(ring)
         let after = counters()
         if let raw = collector.records.first, collector.records.count == 1 {
             guard after.packets == before.packets + 1 else {
-                throw KernelError("a record without its packet counter")
+                throw KernelError(.testRun, "a record without its packet counter")
             }
             let (event, snapshot) = raw.withUnsafeBytes { bytes in
                 let (event, snapshot) = RecordReader.decode(bytes, clock: MonotonicToWall())
@@ -104,14 +104,14 @@ public final class ProgramTestRun {
             return .record(event, snapshot: snapshot, flags: flags)
         }
         guard collector.records.isEmpty else {
-            throw KernelError("one frame gave \(collector.records.count) records")
+            throw KernelError(.testRun, "one frame gave \(collector.records.count) records")
         }
         if after.notIP == before.notIP + 1 { return .notIP }
         if after.malformed == before.malformed + 1 { return .malformed }
         if after.ringBufferFull != before.ringBufferFull {
-            throw KernelError("the test ring buffer was full")
+            throw KernelError(.testRun, "the test ring buffer was full")
         }
-        throw KernelError("tc_ingress neither wrote a record nor counted the frame")
+        throw KernelError(.testRun, "tc_ingress neither wrote a record nor counted the frame")
     }
 
     public func run(_ frame: [UInt8]) throws -> Outcome {

@@ -17,12 +17,14 @@ struct KronosKeyTests {
         return path
     }
 
-    func refusal(_ path: String) -> String? {
+    func refusal(_ path: String) -> String? { error(path)?.description }
+
+    func error(_ path: String) -> KronosKeyError? {
         do {
             _ = try KronosKey.load(path: path)
             return nil
         } catch {
-            return error.description
+            return error
         }
     }
 
@@ -39,12 +41,14 @@ struct KronosKeyTests {
         let path = dir.file("absent")
         let message = refusal(path)
         #expect(message == "HMAC key file \(path): No such file or directory")
+        #expect(error(path)?.code == .unreadable && error(path)?.errno == ENOENT)
     }
 
     @Test func emptyKeyIsRefused() {
         for (name, text) in [("empty", ""), ("newline", "\n")] {
             let path = write(name, text, mode: 0o600)
             #expect(refusal(path) == "HMAC key file \(path): empty key")
+            #expect(error(path)?.code == .empty)
         }
     }
 
@@ -53,6 +57,7 @@ struct KronosKeyTests {
         let path = write("open-\(mode)", "s3cret\n", mode: mode)
         let message = refusal(path)
         #expect(message?.hasPrefix("HMAC key file \(path): mode \(String(mode, radix: 8)) is too open") == true)
+        #expect(error(path)?.code == .tooOpen)
     }
 
     @Test func directoryIsRefused() {

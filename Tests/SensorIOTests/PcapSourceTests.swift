@@ -66,6 +66,7 @@ struct PcapSourceTests {
             let error = #expect(throws: PcapError.self) {
                 try source.forEachPacket { delivered.append(DeliveredPacket(event: $0, snapshot: Array($1))) }
             }
+            #expect(error?.code == .damaged)
             #expect(error?.packet == UInt64(record))
             #expect(error?.description.contains(path) == true)
             #expect(error?.description.contains("packet \(record)") == true)
@@ -98,16 +99,19 @@ struct PcapSourceTests {
         let missing = directory.path("missing.pcap")
         let error = #expect(throws: PcapError.self) { try PcapSource(path: missing) }
         #expect(error?.description.hasPrefix(missing) == true)
+        #expect(error?.code == .unreadable && error?.errno == ENOENT)
 
         let garbage = directory.path("garbage.pcap")
         try Data("this is not a capture file at all".utf8).write(to: URL(fileURLWithPath: garbage))
         let garbageError = #expect(throws: PcapError.self) { try PcapSource(path: garbage) }
         #expect(garbageError?.description.hasPrefix(garbage) == true)
+        #expect(garbageError?.code == .notACapture)
 
         let wifi = directory.path("wifi.pcap")
         try PcapWriter(linkType: 105).write(to: wifi)
         let linkError = #expect(throws: PcapError.self) { try PcapSource(path: wifi) }
         #expect(linkError?.description.contains("unsupported link type 105") == true)
+        #expect(linkError?.code == .unsupportedLinkType)
         #expect(linkError?.description.hasPrefix(wifi) == true)
     }
 
