@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "dps-bench",
             dependencies: [
-                "SensorCore", "SensorIO", "SensorKernel",
+                "SensorCore", "SensorIO", "SensorKernel", "SensorService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

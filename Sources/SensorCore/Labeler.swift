@@ -20,9 +20,9 @@ public final class Labeler {
     private var pending: [UInt64: Int?] = [:]
     private var previous: [UInt64: Int?] = [:]
 
-    /// `maxPendingFlows`: about the most flows remembered at once (default: twice the flow
-    /// table's default bound).
-    public init(rules: RuleSet = .defaults, maxPendingFlows: Int = 2 * 262_144) {
+    /// `maxPendingFlows`: about the most flows remembered at once; `dps label` gives twice the
+    /// flow table's bound (`max_flows`).
+    public init(rules: RuleSet = .defaults, maxPendingFlows: Int) {
         self.rules = rules
         self.maxPendingFlows = max(2, maxPendingFlows)
     }

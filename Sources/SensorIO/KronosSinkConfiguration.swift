@@ -17,7 +17,7 @@ public struct KronosSinkConfiguration: Sendable {
     public var sendBufferBytes: Int32?
 
     public init(
-        socketPath: String, queueFrames: Int = 65_536, initialBackoff: Double = 0.1,
+        socketPath: String, queueFrames: Int, initialBackoff: Double = 0.1,
         maximumBackoff: Double = 5, maximumQuietConnection: Double? = 4, batchBytes: Int = 64 * 1024,
         sendBufferBytes: Int32? = nil
     ) {
@@ -29,6 +29,4 @@ public struct KronosSinkConfiguration: Sendable {
         self.batchBytes = max(KronosSigner.maximumLineBytes, batchBytes)
         self.sendBufferBytes = sendBufferBytes
     }
-
-    public static let defaultSocketPath = "/var/run/argus_v/dps_kronos.sock"
 }

@@ -42,8 +42,7 @@ public final class KernelSensor {
     /// Resolves the interfaces, checks the kernel, loads the programs and attaches them. Throws
     /// with nothing left attached when any step fails.
     public init(
-        interfaces names: [String], egress: Bool = true, ringBytes: UInt32 = 8 << 20,
-        attach requested: HookMode = .auto, logger: Logger,
+        interfaces names: [String], egress: Bool, ringBytes: UInt32, attach requested: HookMode, logger: Logger,
         onPacket: @escaping (PacketEvent, UnsafeRawBufferPointer) -> Void
     ) throws {
         self.logger = logger

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SensorCore
 import SensorIO
+import SensorService
 
 /// Measure 7: frames/s through `KronosSink` (encode, optional HMAC, bounded queue, writer thread,
 /// Unix stream socket) to a reader thread that drains the socket as fast as it can and counts
@@ -91,8 +92,13 @@ enum KronosBench {
         var logger = Logger(label: "dps-bench")
         logger.logLevel = .error
         let key: KronosKey? = signed ? KronosKey(bytes: Array("dps-bench-key-0123456789abcdef".utf8)) : nil
+        // The daemon's own configuration (the declared defaults), but never replacing a quiet
+        // connection: the run is short and the listener never closes one.
+        var configuration = RunOptions().kronosSink
+        configuration.socketPath = path
+        configuration.maximumQuietConnection = nil
         let sink = KronosSink(
-            configuration: KronosSinkConfiguration(socketPath: path, maximumQuietConnection: nil),
+            configuration: configuration,
             signer: KronosSigner(encoder: FrameEncoder(extended: false), key: key), logger: logger)
         let frames = sampleFrames()
         let start = monotonicSeconds()

@@ -24,7 +24,7 @@ struct ListenCommand: AsyncParsableCommand {
     )
 
     @Option(help: "The Unix stream socket to bind.")
-    var socket: String = KronosSinkConfiguration.defaultSocketPath
+    var socket: String = RunSetting.kronosSocket.defaultValue
 
     @Option(help: "Accept only lines signed with HMAC-SHA256 keyed with this file's text.")
     var hmacKeyFile: String?

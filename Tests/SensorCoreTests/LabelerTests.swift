@@ -17,7 +17,7 @@ struct LabelerTests {
 
     @Test("continuations keep the first frame's label, then the flow is forgotten")
     func continuationsKeepLabel() {
-        let labeler = Labeler()
+        let labeler = Labeler(maxPendingFlows: 1 << 19)
         // An SSH flow whose first frame is short: ssh_bruteforce. Its continuations alone would
         // match nothing (60 s is not under 1 s), yet they keep ssh_bruteforce.
         #expect(labeler.label(frame(id: 7, sequence: 0, reason: .active, dport: 22, duration: 0.5)) == "ssh_bruteforce")
@@ -27,12 +27,12 @@ struct LabelerTests {
         #expect(labeler.label(frame(id: 7, sequence: 2, reason: .fin, dport: 22, duration: 3)) == "ssh_bruteforce")
         #expect(labeler.pendingFlows == 0)
         // Decided alone, the same continuation is unmatched.
-        #expect(Labeler().label(frame(id: 7, sequence: 1, reason: .active, dport: 22, duration: 60)) == nil)
+        #expect(Labeler(maxPendingFlows: 1 << 19).label(frame(id: 7, sequence: 1, reason: .active, dport: 22, duration: 60)) == nil)
     }
 
     @Test("C2 continuations (no payload) stay malware_c2; unmatched first frames stay unmatched")
     func continuationWithoutPayload() {
-        let labeler = Labeler()
+        let labeler = Labeler(maxPendingFlows: 1 << 19)
         let c2 = (0..<32).map { UInt8($0 * 7) }
         #expect(labeler.label(frame(id: 1, sequence: 0, reason: .active, dport: 4444, duration: 60, payload: c2)) == "malware_c2")
         #expect(labeler.label(frame(id: 2, sequence: 0, reason: .active, dport: 5555, duration: 60)) == nil)
@@ -44,17 +44,17 @@ struct LabelerTests {
 
     @Test("the remembered decision wins over what the continuation alone would give")
     func rememberedDecisionWins() {
-        let labeler = Labeler()
+        let labeler = Labeler(maxPendingFlows: 1 << 19)
         // First frame to 22, long: rule 2 fails; nothing else matches: unmatched.
         #expect(labeler.decide(frame(id: 3, sequence: 0, reason: .active, dport: 22, duration: 60)) == nil)
         // Its last frame alone (short, to 22) would be ssh_bruteforce, but the flow is unmatched.
         #expect(labeler.decide(frame(id: 3, sequence: 1, reason: .idle, dport: 22, duration: 0.2)) == nil)
-        #expect(Labeler().label(frame(id: 3, sequence: 1, reason: .idle, dport: 22, duration: 0.2)) == "ssh_bruteforce")
+        #expect(Labeler(maxPendingFlows: 1 << 19).label(frame(id: 3, sequence: 1, reason: .idle, dport: 22, duration: 0.2)) == "ssh_bruteforce")
     }
 
     @Test("frames without flow identity (flowID 0) and single-frame flows keep nothing")
     func noIdentity() {
-        let labeler = Labeler()
+        let labeler = Labeler(maxPendingFlows: 1 << 19)
         #expect(labeler.label(frame(id: 0, sequence: 0, reason: .active, dport: 80, duration: 1)) == "benign")
         #expect(labeler.label(frame(id: 9, sequence: 0, reason: .fin, dport: 80, duration: 1)) == "benign")
         #expect(labeler.pendingFlows == 0)
@@ -66,7 +66,7 @@ struct LabelerTests {
 
     @Test("flow table continuations: every frame of a long SSH flow is ssh_bruteforce")
     func throughFlowTable() {
-        let labeler = Labeler()
+        let labeler = Labeler(maxPendingFlows: 1 << 19)
         var labels: [String?] = []
         var frames: [FlowFrame] = []
         let table = FlowTable(
@@ -102,7 +102,7 @@ struct LabelerTests {
         // Alone, the continuations of 1.5 s would match no rule.
         let alone = frames.dropFirst().filter { $0.duration >= 1 }
         #expect(!alone.isEmpty)
-        #expect(alone.allSatisfy { Labeler().label($0) == nil })
+        #expect(alone.allSatisfy { Labeler(maxPendingFlows: 1 << 19).label($0) == nil })
         #expect(labeler.pendingFlows == 0)
     }
 }

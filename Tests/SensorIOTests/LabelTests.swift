@@ -18,7 +18,7 @@ struct LabelTests {
     /// Relabels frames written without their labels and read back, as `dps label --ndjson` does.
     func relabel(_ frames: [FlowFrame]) throws -> [FlowFrame] {
         let sink = LabelCollectingSink()
-        let labeling = LabelingSink(labeler: Labeler(), unmatched: .label("unmatched"), next: sink)
+        let labeling = LabelingSink(labeler: Labeler(maxPendingFlows: 1 << 19), unmatched: .label("unmatched"), next: sink)
         for frame in frames {
             var unlabeled = frame
             unlabeled.label = nil
@@ -71,7 +71,7 @@ struct LabelTests {
             ruleTestFrame(dport: 5000), ruleTestFrame(dport: 5001),
         ]
         let skipped = LabelCollectingSink()
-        let skipping = LabelingSink(labeler: Labeler(), next: skipped)
+        let skipping = LabelingSink(labeler: Labeler(maxPendingFlows: 1 << 19), next: skipped)
         frames.forEach(skipping.write)
         skipping.countError()
         #expect(skipped.frames.map(\.label) == ["benign", "benign", "bittorrent"])
@@ -81,7 +81,7 @@ struct LabelTests {
                 == "labels: bittorrent=1 ssh_bruteforce=0 benign=2 malware_c2=0 unmatched=2 (skipped) errors=1 written=3")
 
         let kept = LabelCollectingSink()
-        let keeping = LabelingSink(labeler: Labeler(), unmatched: .label("unknown"), next: kept)
+        let keeping = LabelingSink(labeler: Labeler(maxPendingFlows: 1 << 19), unmatched: .label("unknown"), next: kept)
         frames.forEach(keeping.write)
         #expect(kept.frames.map(\.label) == ["benign", "benign", "bittorrent", "unknown", "unknown"])
         #expect(keeping.framesPerLabel.map(\.label) == ["bittorrent", "ssh_bruteforce", "benign", "malware_c2", "unknown"])
@@ -95,7 +95,7 @@ struct LabelTests {
         var frame = ruleTestFrame(dport: 80)
         frame.label = "malware_c2"
         let sink = LabelCollectingSink()
-        LabelingSink(labeler: Labeler(), next: sink).write(frame)
+        LabelingSink(labeler: Labeler(maxPendingFlows: 1 << 19), next: sink).write(frame)
         #expect(sink.frames.first?.label == "benign")
     }
 
@@ -104,7 +104,7 @@ struct LabelTests {
         let path = LabelSharedData.capture("bittorrent.pcap")
         func run() throws -> [FlowFrame] {
             let sink = LabelCollectingSink()
-            let labeling = LabelingSink(labeler: Labeler(), unmatched: .label("unmatched"), next: sink)
+            let labeling = LabelingSink(labeler: Labeler(maxPendingFlows: 1 << 19), unmatched: .label("unmatched"), next: sink)
             let stats = try labeling.labelCapture(path: path)
             #expect(stats.packetsRead == 299)
             #expect(stats.frames == UInt64(sink.frames.count))
@@ -140,7 +140,7 @@ struct LabelTests {
         let cut = try LabelTestFile("", name: "cut.pcap")
         try original.prefix(original.count * 2 / 3).write(to: URL(fileURLWithPath: cut.path))
         let sink = LabelCollectingSink()
-        let labeling = LabelingSink(labeler: Labeler(), next: sink)
+        let labeling = LabelingSink(labeler: Labeler(maxPendingFlows: 1 << 19), next: sink)
         do {
             try labeling.labelCapture(path: cut.path)
             Issue.record("no error for a cut capture")
@@ -157,7 +157,7 @@ struct LabelTests {
     func notACapture() throws {
         let file = try LabelTestFile("this is not a pcap file at all", name: "bad.pcap")
         let sink = LabelCollectingSink()
-        #expect(throws: CaptureLabelingError.self) { try LabelingSink(labeler: Labeler(), next: sink).labelCapture(path: file.path) }
+        #expect(throws: CaptureLabelingError.self) { try LabelingSink(labeler: Labeler(maxPendingFlows: 1 << 19), next: sink).labelCapture(path: file.path) }
         #expect(sink.frames.isEmpty)
     }
 }
