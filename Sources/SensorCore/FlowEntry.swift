@@ -1,21 +1,16 @@
-/// One slot of the flow table: counters by endpoint side (0 = key.a, 1 = key.b) for the current
-/// period, and what it takes to emit a frame.
+/// One slot of the flow table: counters by endpoint side (`.0` for `FlowSide.a`, `.1` for `.b`) for
+/// the current period, and what it takes to emit a frame.
 struct FlowEntry: BitwiseCopyable {
-    enum State: UInt8 { case open, closing, closed }
-
     var key: FlowKey
-    var state: State = .open
-    var closeReason: EndReason = .fin
-    var initiator: UInt8 = 0
-    var orientationFixed = false
-    var finSides: UInt8 = 0
+    var lifecycle = FlowLifecycle()
     var flags: TCPFlags = []
     var sequence: UInt32 = 0
     var flowID: UInt64 = 0
     var packets: (UInt64, UInt64) = (0, 0)
     var bytes: (UInt64, UInt64) = (0, 0)
-    /// First packet of the current period.
-    var first: Int64 = 0
+    /// The first packet of the current period.
+    var periodFirstSeen: Int64 = 0
+    /// Where the current period's active timeout counts from (periods align to the first packet).
     var periodStart: Int64 = 0
     /// The newest packet (of the current period whenever it has packets; a tombstone's trailing
     /// packets move it too, but a tombstone emits no frame).
@@ -29,21 +24,15 @@ struct FlowEntry: BitwiseCopyable {
 
     var hasPackets: Bool { packets.0 != 0 || packets.1 != 0 }
 
-    /// Who initiated, judged from the first packet alone.
-    static func initialInitiator(_ event: PacketEvent, side: UInt8) -> UInt8 {
-        let other = 1 - side
-        guard event.transport == IPProtocolNumber.tcp else { return side }
-        if event.tcpFlags.contains(.syn) {
-            return event.tcpFlags.contains(.ack) ? other : side
-        }
-        if event.sourcePort < 1024, event.destinationPort >= 1024 { return other }
-        return side
+    /// The reason of the frame the flow emits at `ending`; nil when it emits none.
+    func endReason(_ ending: FlowLifecycle.Ending) -> EndReason? {
+        lifecycle.endReason(ending, hasPackets: hasPackets)
     }
 
-    mutating func count(side: UInt8, bytes length: UInt64, at now: Int64) {
-        if !hasPackets { first = now }
+    mutating func count(side: FlowSide, bytes length: UInt64, at now: Int64) {
+        if !hasPackets { periodFirstSeen = now }
         lastActivity = now
-        if side == 0 {
+        if side == .a {
             packets.0 &+= 1
             bytes.0 &+= length
         } else {
@@ -52,17 +41,17 @@ struct FlowEntry: BitwiseCopyable {
         }
     }
 
-    func hasPayload(side: UInt8) -> Bool { side == 0 ? payloads.0 != 0 : payloads.1 != 0 }
+    func hasPayload(side: FlowSide) -> Bool { side == .a ? payloads.0 != 0 : payloads.1 != 0 }
 
-    mutating func keepPayload(side: UInt8, _ handle: Int32) {
-        if side == 0 { payloads.0 = handle } else { payloads.1 = handle }
+    mutating func keepPayload(side: FlowSide, _ handle: Int32) {
+        if side == .a { payloads.0 = handle } else { payloads.1 = handle }
     }
 
     /// The snapshot the next frame carries: the initiator's, else the responder's; none after
     /// the first frame.
     var framePayload: Int32 {
         guard sequence == 0 else { return 0 }
-        let (mine, theirs) = initiator == 0 ? payloads : (payloads.1, payloads.0)
+        let (mine, theirs) = lifecycle.initiator == .a ? payloads : (payloads.1, payloads.0)
         return mine != 0 ? mine : theirs
     }
 
@@ -75,13 +64,13 @@ struct FlowEntry: BitwiseCopyable {
     }
 
     mutating func becomeTombstone() {
-        state = .closed
+        lifecycle.becomeTombstone()
         packets = (0, 0)
         bytes = (0, 0)
     }
 
     func frame(reason: EndReason, interface: String, payload: [UInt8]?) -> FlowFrame {
-        let fromA = initiator == 0
+        let fromA = lifecycle.initiator == .a
         return FlowFrame(
             source: fromA ? key.a : key.b,
             destination: fromA ? key.b : key.a,
@@ -90,11 +79,11 @@ struct FlowEntry: BitwiseCopyable {
             transport: FlowProtocol(number: key.transport),
             bytesIn: fromA ? bytes.0 : bytes.1,
             bytesOut: fromA ? bytes.1 : bytes.0,
-            duration: Double((lastActivity - first) / 1000) / 1_000_000,
+            duration: Double((lastActivity - periodFirstSeen) / 1000) / 1_000_000,
             payload: payload,
             packetsIn: fromA ? packets.0 : packets.1,
             packetsOut: fromA ? packets.1 : packets.0,
-            firstSeen: first / 1000,
+            firstSeen: periodFirstSeen / 1000,
             lastSeen: lastActivity / 1000,
             tcpFlags: flags,
             endReason: reason,

@@ -39,8 +39,8 @@ struct FlowKey: Equatable, BitwiseCopyable {
         )
     }
 
-    /// The key of `event`'s flow, and which endpoint sent it: 0 for `a`, 1 for `b`.
-    static func canonical(_ event: PacketEvent) -> (FlowKey, side: UInt8) {
+    /// The key of `event`'s flow, and which endpoint sent it.
+    static func canonical(_ event: PacketEvent) -> (FlowKey, side: FlowSide) {
         let sourceFirst =
             event.source < event.destination
             || (event.source == event.destination && event.sourcePort <= event.destinationPort)
@@ -49,13 +49,13 @@ struct FlowKey: Equatable, BitwiseCopyable {
                 FlowKey(
                     a: event.source, b: event.destination, aPort: event.sourcePort,
                     bPort: event.destinationPort, transport: event.transport,
-                    interface: event.interface), 0
+                    interface: event.interface), .a
             )
         }
         return (
             FlowKey(
                 a: event.destination, b: event.source, aPort: event.destinationPort,
-                bPort: event.sourcePort, transport: event.transport, interface: event.interface), 1
+                bPort: event.sourcePort, transport: event.transport, interface: event.interface), .b
         )
     }
 }

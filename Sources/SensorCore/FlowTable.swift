@@ -1,52 +1,11 @@
-/// Timeouts and bounds of a `FlowTable`. Times are nanoseconds.
-public struct FlowTableConfiguration: Sendable, Equatable {
-    public private(set) var idleTimeout: Int64 = 10_000_000_000
-    public private(set) var activeTimeout: Int64 = 60_000_000_000
-    public var maxFlows: Int = 262_144
-    /// How long a closed TCP connection waits for its last ACKs before its frame is emitted.
-    public var closeLinger: Int64 = 500_000_000
-
-    public init(
-        idleTimeout: Int64 = 10_000_000_000, activeTimeout: Int64 = 60_000_000_000,
-        maxFlows: Int = 262_144, closeLinger: Int64 = 500_000_000
-    ) {
-        // A zero step would never move a deadline: at least 1 ns.
-        self.idleTimeout = max(1, idleTimeout)
-        self.activeTimeout = max(1, activeTimeout)
-        self.maxFlows = maxFlows
-        self.closeLinger = closeLinger
-    }
-}
-
-/// Counters of a `FlowTable`.
-public struct FlowTableStats: Sendable, Equatable {
-    /// Packets ingested.
-    public var packets: UInt64 = 0
-    /// Packets of a TCP connection that arrived after its frame was emitted (final ACKs,
-    /// retransmitted FINs): absorbed, counted here, not in a frame.
-    public var trailingPackets: UInt64 = 0
-    public var flowsCreated: UInt64 = 0
-    public var frames: UInt64 = 0
-    /// Frames by `EndReason`, in `EndReason.allCases` order.
-    public var framesByReason: [UInt64] = Array(repeating: 0, count: EndReason.allCases.count)
-
-    public init() {}
-
-    public func frames(_ reason: EndReason) -> UInt64 {
-        framesByReason[reason.index]
-    }
-}
-
 /// Aggregates packet events into bidirectional flows and emits a `FlowFrame` when a flow ends.
 ///
 /// The table never reads a clock: time comes with each event (`ingest`) or from the caller
 /// (`advance(to:)`), so file input gives the same frames every time and tests need no sleeping.
 /// Time never runs backwards here: an event older than the newest one seen counts at that time.
 ///
-/// Orientation: the initiator is the sender of a TCP SYN without ACK (the receiver of a SYN+ACK
-/// when that comes first); otherwise the sender of the first packet seen, except a TCP flow first
-/// seen mid-connection from a port below 1024 to a port at or above 1024, whose receiver is taken
-/// as the initiator. Orientation is fixed once the flow's first frame is out.
+/// When a flow starts and ends, why, and which side initiated it: `FlowLifecycle`. The table
+/// keeps the flows' index, the time-ordered lists their deadlines come from, and the clock.
 ///
 /// Not thread-safe: one thread owns a table.
 public final class FlowTable {
@@ -111,22 +70,18 @@ public final class FlowTable {
 
         let (key, side) = FlowKey.canonical(event)
         let hash = key.hash(seed: seed)
-        let isTCP = event.transport == IPProtocolNumber.tcp
-        let opensConnection = isTCP && event.tcpFlags.contains(.syn) && !event.tcpFlags.contains(.ack)
 
         let slot: Int32
         if let existing = index.find(hash, matches: { entries[$0].key == key }) {
-            switch entries[existing].state {
-            case .open:
+            switch entries[existing].lifecycle.arrival(of: event) {
+            case .count:
                 break
-            case .closing where !opensConnection:
-                break
-            case .closing:
-                finish(existing, reason: entries[existing].closeReason)
+            case .finishThenRestart:
+                finish(existing)
                 restart(existing, event: event, side: side, at: now)
-            case .closed where opensConnection:
+            case .restart:
                 restart(existing, event: event, side: side, at: now)
-            case .closed:
+            case .absorb:
                 stats.trailingPackets &+= 1
                 entries[existing].lastActivity = now
                 byActivity.moveToBack(existing)
@@ -148,10 +103,10 @@ public final class FlowTable {
         while let (slot, deadline, list) = nextDeadline(), deadline <= clock {
             switch list {
             case .close:
-                finish(slot, reason: entries[slot].closeReason)
+                finish(slot)
             case .period:
-                if entries[slot].hasPackets {
-                    emitFrame(slot, reason: .active)
+                if let reason = entries[slot].endReason(.activeTimeout) {
+                    emitFrame(slot, reason: reason)
                     entries[slot].startPeriod(at: deadline)
                     byPeriod.moveToBack(slot)
                 } else {
@@ -163,10 +118,8 @@ public final class FlowTable {
                     byPeriod.remove(slot)
                 }
             case .activity:
-                switch entries[slot].state {
-                case .open: if entries[slot].hasPackets { emitFrame(slot, reason: .idle) }
-                case .closing: emitFrame(slot, reason: entries[slot].closeReason)
-                case .closed: break
+                if let reason = entries[slot].endReason(.idleTimeout) {
+                    emitFrame(slot, reason: reason)
                 }
                 release(slot)
             }
@@ -197,13 +150,12 @@ public final class FlowTable {
     /// `shutdown`) and empties the table.
     public func drain() {
         while !byClose.isEmpty {
-            let slot = byClose.head
-            finish(slot, reason: entries[slot].closeReason)
+            finish(byClose.head)
         }
         while !byActivity.isEmpty {
             let slot = byActivity.head
-            if entries[slot].state == .open, entries[slot].hasPackets {
-                emitFrame(slot, reason: .shutdown)
+            if let reason = entries[slot].endReason(.shutdown) {
+                emitFrame(slot, reason: reason)
             }
             release(slot)
         }
@@ -211,15 +163,13 @@ public final class FlowTable {
 
     // MARK: - Slots
 
-    private func insert(_ key: FlowKey, hash: UInt64, event: PacketEvent, side: UInt8, at now: Int64)
+    private func insert(_ key: FlowKey, hash: UInt64, event: PacketEvent, side: FlowSide, at now: Int64)
         -> Int32
     {
         if index.count >= configuration.maxFlows, !byActivity.isEmpty {
             let victim = byActivity.head
-            switch entries[victim].state {
-            case .open where entries[victim].hasPackets: emitFrame(victim, reason: .evicted)
-            case .closing: emitFrame(victim, reason: entries[victim].closeReason)  // it did close
-            default: break
+            if let reason = entries[victim].endReason(.evicted) {
+                emitFrame(victim, reason: reason)
             }
             release(victim)
         }
@@ -241,14 +191,13 @@ public final class FlowTable {
     }
 
     /// (Re)starts the slot as a new flow whose first packet is `event`.
-    private func restart(_ slot: Int32, event: PacketEvent, side: UInt8, at now: Int64) {
+    private func restart(_ slot: Int32, event: PacketEvent, side: FlowSide, at now: Int64) {
         dropPayloads(slot)
         let key = entries[slot].key
         var entry = FlowEntry(key: key)
         entry.flowID = nextFlowID
         nextFlowID &+= 1
-        entry.initiator = FlowEntry.initialInitiator(event, side: side)
-        entry.orientationFixed = event.transport == IPProtocolNumber.tcp && event.tcpFlags.contains(.syn)
+        entry.lifecycle = FlowLifecycle(firstPacket: event, from: side)
         entry.periodStart = now
         entry.lastActivity = now
         entries[slot] = entry
@@ -277,36 +226,22 @@ public final class FlowTable {
     }
 
     private func update(
-        _ slot: Int32, event: PacketEvent, side: UInt8, snapshot: UnsafeRawBufferPointer, at now: Int64
+        _ slot: Int32, event: PacketEvent, side: FlowSide, snapshot: UnsafeRawBufferPointer, at now: Int64
     ) {
-        let flags = event.tcpFlags
-        if entries[slot].state == .open, !byPeriod.contains(slot) { resumePeriod(slot, at: now) }
+        if entries[slot].lifecycle.isOpen, !byPeriod.contains(slot) { resumePeriod(slot, at: now) }
         entries[slot].count(side: side, bytes: UInt64(event.payloadLength), at: now)
-        entries[slot].flags.formUnion(flags)
+        entries[slot].flags.formUnion(event.tcpFlags)
         if !snapshot.isEmpty, entries[slot].sequence == 0, !entries[slot].hasPayload(side: side) {
             entries[slot].keepPayload(side: side, payloads.store(snapshot))
         }
         byActivity.moveToBack(slot)
-
-        guard event.transport == IPProtocolNumber.tcp else { return }
-        if !entries[slot].orientationFixed, entries[slot].sequence == 0, flags.contains(.syn),
-            !flags.contains(.ack)
-        {
-            entries[slot].initiator = side
-            entries[slot].orientationFixed = true
-        }
-        guard entries[slot].state == .open else { return }
-        if flags.contains(.rst) {
-            close(slot, reason: .rst, at: now)
-        } else if flags.contains(.fin) {
-            entries[slot].finSides |= 1 << side
-            if entries[slot].finSides == 0b11 { close(slot, reason: .fin, at: now) }
+        if entries[slot].lifecycle.record(event, from: side, firstFrameOut: entries[slot].sequence != 0) {
+            startLinger(slot, at: now)
         }
     }
 
-    private func close(_ slot: Int32, reason: EndReason, at now: Int64) {
-        entries[slot].state = .closing
-        entries[slot].closeReason = reason
+    /// Moves a connection that has just closed from the period list to the close list.
+    private func startLinger(_ slot: Int32, at now: Int64) {
         entries[slot].closeAt = now &+ configuration.closeLinger
         expiryFloor = min(expiryFloor, now &+ configuration.closeLinger)
         byPeriod.remove(slot)
@@ -315,8 +250,10 @@ public final class FlowTable {
 
     /// Emits a closing connection's frame; the slot stays as a tombstone that absorbs trailing
     /// packets until it has been idle for `idleTimeout`.
-    private func finish(_ slot: Int32, reason: EndReason) {
-        if entries[slot].hasPackets { emitFrame(slot, reason: reason) }
+    private func finish(_ slot: Int32) {
+        if entries[slot].hasPackets, let reason = entries[slot].lifecycle.closeReason {
+            emitFrame(slot, reason: reason)
+        }
         dropPayloads(slot)
         entries[slot].becomeTombstone()
         byClose.remove(slot)
