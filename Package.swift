@@ -96,11 +96,11 @@ let package = Package(
             dependencies: ["BPFEmbed"]
         ),
         // Hand-built packets shared by the test targets.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["SensorCore"], path: "Tests/TestSupport"),
         .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore", "TestSupport"]),
         .testTarget(
             name: "SensorIOTests",
-            dependencies: ["SensorIO", "SensorCore", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["SensorIO", "SensorCore", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "SensorKernelTests",

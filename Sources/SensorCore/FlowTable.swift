@@ -41,7 +41,7 @@ public final class FlowTable {
     @exclusivity(unchecked) private var expiryFloor: Int64 = .min
 
     public init(
-        configuration: FlowTableConfiguration = .init(),
+        configuration: FlowTableConfiguration,
         interfaceName: @escaping (UInt32) -> String = { _ in "" },
         emit: @escaping (FlowFrame) -> Void
     ) {

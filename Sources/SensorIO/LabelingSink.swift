@@ -120,7 +120,7 @@ extension LabelingSink {
     /// thrown.
     @discardableResult
     public func labelCapture(
-        path: String, configuration: FlowTableConfiguration = .init()
+        path: String, configuration: FlowTableConfiguration
     ) throws(CaptureLabelingError) -> CaptureLabelingStats {
         let table = FlowTable(configuration: configuration, emit: { [unowned self] in self.write($0) })
         var stats = CaptureLabelingStats()

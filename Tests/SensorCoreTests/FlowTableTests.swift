@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import SensorCore
@@ -27,7 +28,7 @@ final class Recorder {
     var frames: [FlowFrame] = []
 }
 
-func makeTable(_ configuration: FlowTableConfiguration = .init()) -> (FlowTable, Recorder) {
+func makeTable(_ configuration: FlowTableConfiguration = .testing()) -> (FlowTable, Recorder) {
     let recorder = Recorder()
     let table = FlowTable(configuration: configuration, interfaceName: { "if\($0)" }) {
         recorder.frames.append($0)
@@ -183,7 +184,7 @@ struct FlowTableTests {
 
     @Test("idle flows end after the idle timeout, not before")
     func idleTimeout() {
-        let (table, out) = makeTable(FlowTableConfiguration(idleTimeout: 10 * Script.second))
+        let (table, out) = makeTable(FlowTableConfiguration.testing(idleTimeout: 10 * Script.second))
         table.ingest(Script.event(at: 0, transport: IPProtocolNumber.udp, length: 10))
         table.ingest(Script.event(at: 5, transport: IPProtocolNumber.udp, length: 10))
         table.advance(to: Script.start + 14 * Script.second)
@@ -197,7 +198,7 @@ struct FlowTableTests {
 
     @Test("active timeout: a frame per period, payload only in the first, counting goes on")
     func activeTimeout() {
-        let (table, out) = makeTable(FlowTableConfiguration(idleTimeout: 10 * Script.second, activeTimeout: 60 * Script.second))
+        let (table, out) = makeTable(FlowTableConfiguration.testing(idleTimeout: 10 * Script.second, activeTimeout: 60 * Script.second))
         for second in stride(from: 0.0, through: 150, by: 1) {
             table.ingest(Script.event(at: second, transport: IPProtocolNumber.udp, length: 100), payload: [1, 2, 3])
         }
@@ -215,7 +216,7 @@ struct FlowTableTests {
     @Test("a tiny or zero active timeout over a long quiet stretch: exact frames, no step per period")
     func tinyActiveTimeout() {
         for active: Int64 in [0, 1] {
-            let (table, out) = makeTable(FlowTableConfiguration(idleTimeout: 10 * Script.second, activeTimeout: active))
+            let (table, out) = makeTable(FlowTableConfiguration.testing(idleTimeout: 10 * Script.second, activeTimeout: active))
             #expect(table.configuration.activeTimeout == 1)
             table.ingest(Script.event(at: 0, transport: IPProtocolNumber.udp, length: 10))
             table.ingest(Script.event(at: 5, transport: IPProtocolNumber.udp, length: 20))
@@ -229,7 +230,7 @@ struct FlowTableTests {
     @Test("flows back from empty periods expire in time order, periods aligned to their first packet")
     func resumedPeriodsInOrder() {
         let ms = Script.second / 1000
-        let (table, out) = makeTable(FlowTableConfiguration(idleTimeout: 10 * ms, activeTimeout: ms))
+        let (table, out) = makeTable(FlowTableConfiguration.testing(idleTimeout: 10 * ms, activeTimeout: ms))
         let a: UInt16 = 1000, b: UInt16 = 2000
         table.ingest(Script.event(at: 0, sport: a, transport: IPProtocolNumber.udp, length: 1))
         table.ingest(Script.event(at: 0.0004, sport: b, transport: IPProtocolNumber.udp, length: 2))
@@ -244,7 +245,7 @@ struct FlowTableTests {
 
     @Test("a full table emits the longest-idle flow early as evicted")
     func eviction() {
-        let (table, out) = makeTable(FlowTableConfiguration(maxFlows: 3))
+        let (table, out) = makeTable(FlowTableConfiguration.testing(maxFlows: 3))
         for port in UInt16(1)...3 {
             table.ingest(Script.event(at: Double(port), sport: port, transport: IPProtocolNumber.udp, length: 1))
         }
@@ -261,7 +262,7 @@ struct FlowTableTests {
 
     @Test("a closed connection pushed out of a full table keeps its close reason")
     func evictClosing() {
-        let (table, out) = makeTable(FlowTableConfiguration(maxFlows: 1))
+        let (table, out) = makeTable(FlowTableConfiguration.testing(maxFlows: 1))
         tcpExchange(table)  // closing, waiting for its linger
         table.ingest(Script.event(at: 0.01, sport: 9, transport: IPProtocolNumber.udp, length: 1))
         #expect(out.frames.map(\.endReason) == [.fin])

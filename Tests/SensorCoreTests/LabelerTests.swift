@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import SensorCore
@@ -70,7 +71,7 @@ struct LabelerTests {
         var labels: [String?] = []
         var frames: [FlowFrame] = []
         let table = FlowTable(
-            configuration: FlowTableConfiguration(idleTimeout: 10_000_000_000, activeTimeout: 2_000_000_000)
+            configuration: FlowTableConfiguration.testing(idleTimeout: 10_000_000_000, activeTimeout: 2_000_000_000)
         ) {
             frames.append($0)
             labels.append(labeler.label($0))

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SensorCore
 import Testing
+import TestSupport
 
 @testable import SensorIO
 
@@ -105,7 +106,7 @@ struct LabelTests {
         func run() throws -> [FlowFrame] {
             let sink = LabelCollectingSink()
             let labeling = LabelingSink(labeler: Labeler(maxPendingFlows: 1 << 19), unmatched: .label("unmatched"), next: sink)
-            let stats = try labeling.labelCapture(path: path)
+            let stats = try labeling.labelCapture(path: path, configuration: .testing())
             #expect(stats.packetsRead == 299)
             #expect(stats.frames == UInt64(sink.frames.count))
             return sink.frames
@@ -142,7 +143,7 @@ struct LabelTests {
         let sink = LabelCollectingSink()
         let labeling = LabelingSink(labeler: Labeler(maxPendingFlows: 1 << 19), next: sink)
         do {
-            try labeling.labelCapture(path: cut.path)
+            try labeling.labelCapture(path: cut.path, configuration: .testing())
             Issue.record("no error for a cut capture")
         } catch {
             #expect(error.description.hasPrefix("\(cut.path): packet \(error.stats.packetsRead + 1):"))
@@ -157,7 +158,7 @@ struct LabelTests {
     func notACapture() throws {
         let file = try LabelTestFile("this is not a pcap file at all", name: "bad.pcap")
         let sink = LabelCollectingSink()
-        #expect(throws: CaptureLabelingError.self) { try LabelingSink(labeler: Labeler(maxPendingFlows: 1 << 19), next: sink).labelCapture(path: file.path) }
+        #expect(throws: CaptureLabelingError.self) { try LabelingSink(labeler: Labeler(maxPendingFlows: 1 << 19), next: sink).labelCapture(path: file.path, configuration: .testing()) }
         #expect(sink.frames.isEmpty)
     }
 }

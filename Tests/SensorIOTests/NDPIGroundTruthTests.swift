@@ -2,6 +2,7 @@ import Foundation
 import SensorCore
 import SensorIO
 import Testing
+import TestSupport
 
 /// One endpoint of a flow: address and port.
 struct NDPIEndpoint: Hashable, Comparable, CustomStringConvertible {
@@ -97,7 +98,7 @@ func ourConversations(_ path: String) throws -> (
     let never: Int64 = 1_000_000_000_000_000_000  // ~31 years, in ns
     var frames: [FlowFrame] = []
     let table = FlowTable(
-        configuration: FlowTableConfiguration(idleTimeout: never, activeTimeout: never, closeLinger: never)
+        configuration: FlowTableConfiguration.testing(idleTimeout: never, activeTimeout: never, closeLinger: never)
     ) { frames.append($0) }
     let source = try PcapSource(path: path)
     try source.forEachPacket { event, snapshot in table.ingest(event, snapshot: snapshot) }
