@@ -25,10 +25,11 @@ public struct FlowFrame: Equatable, Sendable {
     public var endReason: EndReason
     public var interface: String
 
-    /// Which flow the frame belongs to, and its place among that flow's frames (0 first): lets a
+    /// Which flow the frame belongs to (`flowID`), and its place among that flow's frames
+    /// (`frameIndex`, 0 for the first, then one per active-timeout continuation): lets a
     /// later stage (labeling) treat active-timeout continuations like the first frame.
     public var flowID: UInt64
-    public var sequence: UInt32
+    public var frameIndex: UInt32
     /// Set by the labeling stage; written last when present.
     public var label: String?
 
@@ -37,7 +38,7 @@ public struct FlowFrame: Equatable, Sendable {
         transport: FlowProtocol, bytesIn: UInt64, bytesOut: UInt64, duration: Double,
         payload: [UInt8]?, packetsIn: UInt64 = 0, packetsOut: UInt64 = 0, firstSeen: Int64 = 0,
         lastSeen: Int64 = 0, tcpFlags: TCPFlags = [], endReason: EndReason = .shutdown,
-        interface: String = "", flowID: UInt64 = 0, sequence: UInt32 = 0, label: String? = nil
+        interface: String = "", flowID: UInt64 = 0, frameIndex: UInt32 = 0, label: String? = nil
     ) {
         self.source = source
         self.destination = destination
@@ -56,7 +57,7 @@ public struct FlowFrame: Equatable, Sendable {
         self.endReason = endReason
         self.interface = interface
         self.flowID = flowID
-        self.sequence = sequence
+        self.frameIndex = frameIndex
         self.label = label
     }
 }

@@ -231,11 +231,11 @@ public final class FlowTable {
         if entries[slot].lifecycle.isOpen, !byPeriod.contains(slot) { resumePeriod(slot, at: now) }
         entries[slot].count(side: side, bytes: UInt64(event.payloadLength), at: now)
         entries[slot].flags.formUnion(event.tcpFlags)
-        if !snapshot.isEmpty, entries[slot].sequence == 0, !entries[slot].hasPayload(side: side) {
+        if !snapshot.isEmpty, entries[slot].frameIndex == 0, !entries[slot].hasPayload(side: side) {
             entries[slot].keepPayload(side: side, payloads.store(snapshot))
         }
         byActivity.moveToBack(slot)
-        if entries[slot].lifecycle.record(event, from: side, firstFrameOut: entries[slot].sequence != 0) {
+        if entries[slot].lifecycle.record(event, from: side, firstFrameOut: entries[slot].frameIndex != 0) {
             startLinger(slot, at: now)
         }
     }
@@ -271,9 +271,9 @@ public final class FlowTable {
     }
 
     private func dropPayloads(_ slot: Int32) {
-        payloads.release(entries[slot].payloads.0)
-        payloads.release(entries[slot].payloads.1)
-        entries[slot].payloads = (0, 0)
+        payloads.release(entries[slot].payloads.a)
+        payloads.release(entries[slot].payloads.b)
+        entries[slot].payloads = PerSide(0, 0)
     }
 
     private func emitFrame(_ slot: Int32, reason: EndReason) {
@@ -284,8 +284,8 @@ public final class FlowTable {
             payload: handle == 0 ? nil : Array(payloads.bytes(handle)))
         stats.frames &+= 1
         stats.framesByReason[reason.index] &+= 1
-        if entry.sequence == 0 { dropPayloads(slot) }  // only the first frame carries one
-        entries[slot].sequence &+= 1
+        if entry.frameIndex == 0 { dropPayloads(slot) }  // only the first frame carries one
+        entries[slot].frameIndex &+= 1
         emit(frame)
     }
 

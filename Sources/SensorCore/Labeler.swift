@@ -1,6 +1,6 @@
 /// Decides the label of each frame with a `RuleSet`.
 ///
-/// A flow's label is decided on its first frame (`sequence` 0) and kept for its active-timeout
+/// A flow's label is decided on its first frame (`frameIndex` 0) and kept for its active-timeout
 /// continuations: the decision is remembered by `flowID` while the flow's frames end with
 /// `.active` (more may come) and forgotten with its first frame of any other end reason. A
 /// continuation whose first frame was not seen is decided on its own. `flowID` 0 means "no flow
@@ -34,7 +34,7 @@ public final class Labeler {
     public func decide(_ frame: FlowFrame) -> Int? {
         let id = frame.flowID
         let active = frame.endReason == .active
-        if id != 0, frame.sequence > 0, let remembered = pending[id] ?? previous.removeValue(forKey: id) {
+        if id != 0, frame.frameIndex > 0, let remembered = pending[id] ?? previous.removeValue(forKey: id) {
             if active { remember(id, remembered) } else { pending.removeValue(forKey: id) }
             return remembered
         }

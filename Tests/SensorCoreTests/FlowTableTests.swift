@@ -204,7 +204,7 @@ struct FlowTableTests {
         }
         table.advance(to: Script.start + 200 * Script.second)
         #expect(out.frames.map(\.endReason) == [.active, .active, .idle])
-        #expect(out.frames.map(\.sequence) == [0, 1, 2])
+        #expect(out.frames.map(\.frameIndex) == [0, 1, 2])
         #expect(Set(out.frames.map(\.flowID)).count == 1)
         #expect(out.frames.map(\.packetsIn) == [60, 60, 31])
         #expect(out.frames.map(\.bytesIn).reduce(0, +) == 151 * 100)

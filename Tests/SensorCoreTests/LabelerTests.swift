@@ -5,13 +5,13 @@ import Testing
 
 @Suite("Labeler")
 struct LabelerTests {
-    /// A frame of flow `id`, `sequence`, ending with `reason`.
+    /// A frame of flow `id`, `frameIndex`, ending with `reason`.
     func frame(
-        id: UInt64, sequence: UInt32, reason: EndReason, dport: UInt16, duration: Double, payload: [UInt8]? = nil
+        id: UInt64, frameIndex: UInt32, reason: EndReason, dport: UInt16, duration: Double, payload: [UInt8]? = nil
     ) -> FlowFrame {
         var frame = ruleFrame(sport: 50000, dport: dport, duration: duration, payload: payload)
         frame.flowID = id
-        frame.sequence = sequence
+        frame.frameIndex = frameIndex
         frame.endReason = reason
         return frame
     }
@@ -21,25 +21,25 @@ struct LabelerTests {
         let labeler = Labeler(maxPendingFlows: 1 << 19)
         // An SSH flow whose first frame is short: ssh_bruteforce. Its continuations alone would
         // match nothing (60 s is not under 1 s), yet they keep ssh_bruteforce.
-        #expect(labeler.label(frame(id: 7, sequence: 0, reason: .active, dport: 22, duration: 0.5)) == "ssh_bruteforce")
+        #expect(labeler.label(frame(id: 7, frameIndex: 0, reason: .active, dport: 22, duration: 0.5)) == "ssh_bruteforce")
         #expect(labeler.pendingFlows == 1)
-        #expect(labeler.label(frame(id: 7, sequence: 1, reason: .active, dport: 22, duration: 60)) == "ssh_bruteforce")
+        #expect(labeler.label(frame(id: 7, frameIndex: 1, reason: .active, dport: 22, duration: 60)) == "ssh_bruteforce")
         #expect(labeler.pendingFlows == 1)
-        #expect(labeler.label(frame(id: 7, sequence: 2, reason: .fin, dport: 22, duration: 3)) == "ssh_bruteforce")
+        #expect(labeler.label(frame(id: 7, frameIndex: 2, reason: .fin, dport: 22, duration: 3)) == "ssh_bruteforce")
         #expect(labeler.pendingFlows == 0)
         // Decided alone, the same continuation is unmatched.
-        #expect(Labeler(maxPendingFlows: 1 << 19).label(frame(id: 7, sequence: 1, reason: .active, dport: 22, duration: 60)) == nil)
+        #expect(Labeler(maxPendingFlows: 1 << 19).label(frame(id: 7, frameIndex: 1, reason: .active, dport: 22, duration: 60)) == nil)
     }
 
     @Test("C2 continuations (no payload) stay malware_c2; unmatched first frames stay unmatched")
     func continuationWithoutPayload() {
         let labeler = Labeler(maxPendingFlows: 1 << 19)
         let c2 = (0..<32).map { UInt8($0 * 7) }
-        #expect(labeler.label(frame(id: 1, sequence: 0, reason: .active, dport: 4444, duration: 60, payload: c2)) == "malware_c2")
-        #expect(labeler.label(frame(id: 2, sequence: 0, reason: .active, dport: 5555, duration: 60)) == nil)
-        #expect(labeler.label(frame(id: 1, sequence: 1, reason: .idle, dport: 4444, duration: 1)) == "malware_c2")
+        #expect(labeler.label(frame(id: 1, frameIndex: 0, reason: .active, dport: 4444, duration: 60, payload: c2)) == "malware_c2")
+        #expect(labeler.label(frame(id: 2, frameIndex: 0, reason: .active, dport: 5555, duration: 60)) == nil)
+        #expect(labeler.label(frame(id: 1, frameIndex: 1, reason: .idle, dport: 4444, duration: 1)) == "malware_c2")
         // Flow 2 matched nothing first: its last frame is unmatched too, and it is forgotten.
-        #expect(labeler.decide(frame(id: 2, sequence: 1, reason: .shutdown, dport: 5555, duration: 1)) == nil)
+        #expect(labeler.decide(frame(id: 2, frameIndex: 1, reason: .shutdown, dport: 5555, duration: 1)) == nil)
         #expect(labeler.pendingFlows == 0)
     }
 
@@ -47,19 +47,19 @@ struct LabelerTests {
     func rememberedDecisionWins() {
         let labeler = Labeler(maxPendingFlows: 1 << 19)
         // First frame to 22, long: rule 2 fails; nothing else matches: unmatched.
-        #expect(labeler.decide(frame(id: 3, sequence: 0, reason: .active, dport: 22, duration: 60)) == nil)
+        #expect(labeler.decide(frame(id: 3, frameIndex: 0, reason: .active, dport: 22, duration: 60)) == nil)
         // Its last frame alone (short, to 22) would be ssh_bruteforce, but the flow is unmatched.
-        #expect(labeler.decide(frame(id: 3, sequence: 1, reason: .idle, dport: 22, duration: 0.2)) == nil)
-        #expect(Labeler(maxPendingFlows: 1 << 19).label(frame(id: 3, sequence: 1, reason: .idle, dport: 22, duration: 0.2)) == "ssh_bruteforce")
+        #expect(labeler.decide(frame(id: 3, frameIndex: 1, reason: .idle, dport: 22, duration: 0.2)) == nil)
+        #expect(Labeler(maxPendingFlows: 1 << 19).label(frame(id: 3, frameIndex: 1, reason: .idle, dport: 22, duration: 0.2)) == "ssh_bruteforce")
     }
 
     @Test("frames without flow identity (flowID 0) and single-frame flows keep nothing")
     func noIdentity() {
         let labeler = Labeler(maxPendingFlows: 1 << 19)
-        #expect(labeler.label(frame(id: 0, sequence: 0, reason: .active, dport: 80, duration: 1)) == "benign")
-        #expect(labeler.label(frame(id: 9, sequence: 0, reason: .fin, dport: 80, duration: 1)) == "benign")
+        #expect(labeler.label(frame(id: 0, frameIndex: 0, reason: .active, dport: 80, duration: 1)) == "benign")
+        #expect(labeler.label(frame(id: 9, frameIndex: 0, reason: .fin, dport: 80, duration: 1)) == "benign")
         #expect(labeler.pendingFlows == 0)
-        _ = labeler.label(frame(id: 10, sequence: 0, reason: .active, dport: 80, duration: 1))
+        _ = labeler.label(frame(id: 10, frameIndex: 0, reason: .active, dport: 80, duration: 1))
         #expect(labeler.pendingFlows == 1)
         labeler.reset()
         #expect(labeler.pendingFlows == 0)
@@ -96,7 +96,7 @@ struct LabelerTests {
         }
         table.drain()
         #expect(frames.count >= 4)
-        #expect(frames.map(\.sequence) == Array(0..<UInt32(frames.count)))
+        #expect(frames.map(\.frameIndex) == Array(0..<UInt32(frames.count)))
         #expect(frames.first?.duration == 0.5)
         #expect(frames.first?.payload == banner)
         #expect(labels.allSatisfy { $0 == "ssh_bruteforce" })
@@ -110,10 +110,10 @@ struct LabelerTests {
 
 @Suite("Labeler memory")
 struct LabelerMemoryTests {
-    func active(_ id: UInt64, sequence: UInt32 = 0, dport: UInt16 = 80) -> FlowFrame {
+    func active(_ id: UInt64, frameIndex: UInt32 = 0, dport: UInt16 = 80) -> FlowFrame {
         var frame = ruleFrame(sport: 50000, dport: dport, duration: 0.1)
         frame.flowID = id
-        frame.sequence = sequence
+        frame.frameIndex = frameIndex
         frame.endReason = .active
         return frame
     }
@@ -125,12 +125,12 @@ struct LabelerMemoryTests {
         for id in UInt64(1000)..<UInt64(1400) {
             _ = labeler.decide(active(id))  // abandoned after their first frame
             if id % 40 == 0 {
-                #expect(labeler.label(active(1, sequence: 1, dport: 9999)) == "ssh_bruteforce")
+                #expect(labeler.label(active(1, frameIndex: 1, dport: 9999)) == "ssh_bruteforce")
             }
         }
         #expect(labeler.pendingFlows <= 100)
-        #expect(labeler.label(active(1, sequence: 2, dport: 9999)) == "ssh_bruteforce")
+        #expect(labeler.label(active(1, frameIndex: 2, dport: 9999)) == "ssh_bruteforce")
         // An abandoned early flow is forgotten: its continuation is decided on its own.
-        #expect(labeler.decide(active(1000, sequence: 1, dport: 9999)) == nil)
+        #expect(labeler.decide(active(1000, frameIndex: 1, dport: 9999)) == nil)
     }
 }
