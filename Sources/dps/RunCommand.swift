@@ -20,10 +20,15 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Every option can also be set in the YAML config file (keys like idle_timeout for \
             --idle-timeout; interfaces is a list). Options given here override the file. SIGHUP \
-            re-reads the file: \(RunSetting.all.filter(\.isReloadable).map(\.key).joined(separator: " and ")) \
-            change at once; the others need a restart.
+            re-reads the file: \(Self.reloadable) change at once; the others need a restart.
             """
     )
+
+    /// "a, b and c": the settings a reload applies.
+    private static var reloadable: String {
+        let keys = RunSetting.all.filter(\.isReloadable).map(\.key)
+        return keys.count < 2 ? keys.joined() : keys.dropLast().joined(separator: ", ") + " and " + keys.last!
+    }
 
     @Option(
         help: ArgumentHelp(
