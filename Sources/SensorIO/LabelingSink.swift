@@ -105,6 +105,22 @@ public struct CaptureLabelingStats: Sendable, Equatable {
     public var trailingPackets: UInt64 = 0
 }
 
+/// How far a capture (a file, or live) has got, for a progress line.
+public struct CaptureProgress: Sendable, Equatable {
+    public var packets: UInt64
+    public var flowsOpen: Int
+    public var frames: UInt64
+    /// The share of the file read (0...1), when known.
+    public var fractionRead: Double?
+
+    public init(packets: UInt64, flowsOpen: Int, frames: UInt64, fractionRead: Double? = nil) {
+        self.packets = packets
+        self.flowsOpen = flowsOpen
+        self.frames = frames
+        self.fractionRead = fractionRead
+    }
+}
+
 /// A capture whose reading stopped at damage: every flow before it was still labeled and written.
 public struct CaptureLabelingError: Error, CustomStringConvertible {
     public var underlying: any Error
@@ -113,14 +129,18 @@ public struct CaptureLabelingError: Error, CustomStringConvertible {
 }
 
 extension LabelingSink {
+    /// Packets between two progress reports while reading a capture file.
+    public static let progressPackets = 65_536
+
     /// Reads a pcap/pcapng file through a flow table of its own, the capture's timestamps driving
     /// the table's clock (the same file always gives the same frames), and labels every frame into
     /// this sink; the table is drained at the end of the file. At damage, the flows read up to it
     /// are drained and written first, then a `CaptureLabelingError` naming the file and packet is
     /// thrown.
+    /// `progress`, when given, is called every `progressPackets` packets with how far it is.
     @discardableResult
     public func labelCapture(
-        path: String, configuration: FlowTableConfiguration
+        path: String, configuration: FlowTableConfiguration, progress: ((CaptureProgress) -> Void)? = nil
     ) throws(CaptureLabelingError) -> CaptureLabelingStats {
         let table = FlowTable(configuration: configuration, emit: { [unowned self] in self.write($0) })
         var stats = CaptureLabelingStats()
@@ -128,7 +148,24 @@ extension LabelingSink {
         do {
             let source = try PcapSource(path: path)
             do {
-                try source.forEachPacket { event, snapshot in table.ingest(event, snapshot: snapshot) }
+                if let progress {
+                    var untilReport = Self.progressPackets
+                    try source.forEachPacket { event, snapshot in
+                        table.ingest(event, snapshot: snapshot)
+                        untilReport -= 1
+                        if untilReport == 0 {
+                            untilReport = Self.progressPackets
+                            progress(
+                                CaptureProgress(
+                                    packets: table.stats.packets, flowsOpen: table.count, frames: table.stats.frames,
+                                    fractionRead: source.position.flatMap { position in
+                                        source.fileSize.map { $0 > 0 ? min(1, Double(position) / Double($0)) : 1 }
+                                    }))
+                        }
+                    }
+                } else {
+                    try source.forEachPacket { event, snapshot in table.ingest(event, snapshot: snapshot) }
+                }
             } catch {
                 damage = error
             }

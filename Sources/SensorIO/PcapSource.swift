@@ -53,6 +53,8 @@ public final class PcapSource {
             guard let file = fopen(path, "rb") else {
                 throw PcapError(.unreadable, path: path, reason: String(cString: strerror(errno)), errno: errno)
             }
+            var info = stat()
+            if fstat(fileno(file), &info) == 0, info.st_mode & S_IFMT == S_IFREG { fileSize = Int64(info.st_size) }
             readBuffer = malloc(Self.readBufferBytes)
             setvbuf(file, readBuffer, _IOFBF, Self.readBufferBytes)
             opened = pcap_fopen_offline_with_tstamp_precision(file, precision, &errorBuffer)
@@ -78,6 +80,18 @@ public final class PcapSource {
         self.linkType = linkType
         self.handle = handle
         self.readBuffer = readBuffer
+    }
+
+    /// The file's size when it is a regular file (not standard input): with `position`, how far
+    /// the reading is.
+    public private(set) var fileSize: Int64?
+
+    /// Bytes of the file consumed so far (read ahead by up to the read buffer); nil once read or
+    /// for standard input.
+    public var position: Int64? {
+        guard fileSize != nil, let handle, let file = pcap_file(handle) else { return nil }
+        let offset = ftello(file)
+        return offset >= 0 ? Int64(offset) : nil
     }
 
     deinit {

@@ -21,6 +21,9 @@ public final class CaptureLoop: @unchecked Sendable {
     private let drainTimeout: Double
     private let logger: Logger
     private let notifier: SystemdNotifier?
+    private let metrics: DaemonMetrics?
+    /// Called on the capture thread at most every `progressInterval` (a terminal's progress line).
+    private let progress: ((CaptureProgress) -> Void)?
     private let stopRequested = Atomic<Bool>(false)
     /// Nanoseconds between stats lines; a SIGHUP reload may change it.
     private let statsNanoseconds: Atomic<Int64>
@@ -29,10 +32,14 @@ public final class CaptureLoop: @unchecked Sendable {
 
     /// Most seconds between two `STATUS=` notifications (and interface checks).
     static let statusInterval: Int64 = 5_000_000_000
+    /// Least time between two publications of the counters to the metrics.
+    static let publishInterval: Int64 = 100_000_000
+    static let progressInterval: Int64 = 500_000_000
 
     init(
         sensor: KernelSensor, table: FlowTable, sink: FrameSink, statsInterval: Double,
-        drainTimeout: Double, logger: Logger, notifier: SystemdNotifier? = nil
+        drainTimeout: Double, logger: Logger, notifier: SystemdNotifier? = nil, metrics: DaemonMetrics? = nil,
+        progress: ((CaptureProgress) -> Void)? = nil
     ) {
         self.sensor = sensor
         self.table = table
@@ -41,6 +48,8 @@ public final class CaptureLoop: @unchecked Sendable {
         self.drainTimeout = drainTimeout
         self.logger = logger
         self.notifier = notifier
+        self.metrics = metrics
+        self.progress = progress
     }
 
     public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
@@ -60,6 +69,8 @@ public final class CaptureLoop: @unchecked Sendable {
         let watchdogHalf = notifier?.watchdogInterval.map { Seconds.nanoseconds($0) / 2 }
         var nextWatchdog = sensor.now() + (watchdogHalf ?? 0)
         var notifyFailureLogged = false
+        var nextPublish: Int64 = 0
+        var nextProgress: Int64 = 0
         func notified(_ error: Int32) {
             guard error != 0, !notifyFailureLogged else { return }
             notifyFailureLogged = true
@@ -81,6 +92,14 @@ public final class CaptureLoop: @unchecked Sendable {
                 // stop, here with the hooks detached, instead of capturing into nowhere.
                 logger.warning("the output of frames was closed (broken pipe): stopping")
                 break
+            }
+            if let progress, now >= nextProgress {
+                progress(CaptureProgress(packets: table.stats.packets, flowsOpen: table.count, frames: table.stats.frames))
+                nextProgress = now + Self.progressInterval
+            }
+            if metrics != nil, now >= nextPublish {
+                publishMetrics()
+                nextPublish = now + Self.publishInterval
             }
             if let watchdogHalf, let notifier, now >= nextWatchdog {
                 notified(notifier.watchdog())
@@ -111,6 +130,7 @@ public final class CaptureLoop: @unchecked Sendable {
         // Deliver what the sink still queues (Kronos) for at most --drain-timeout seconds.
         sink.finish(timeout: drainTimeout)
         logStats("final stats")
+        publishMetrics()
         sensor.close()
     }
 
@@ -142,6 +162,18 @@ public final class CaptureLoop: @unchecked Sendable {
             text += " \(key)=\(value)"
         }
         return text
+    }
+
+    /// The counters to the metrics (when `--metrics-listen` is on): not per packet, at most every
+    /// `publishInterval` and once at the end.
+    private func publishMetrics() {
+        guard let metrics else { return }
+        let kernel = sensor.counters()
+        metrics.publish(
+            DaemonMetrics.Snapshot(
+                flowTable: table.stats, flowsOpen: table.count, ringBufferDrops: kernel.ringBufferFull,
+                notIP: kernel.notIP, malformed: kernel.malformed, framesWritten: sink.framesWritten,
+                sink: sink.statistics, interfaces: sensor.interfaces.count - lostInterfaces.count))
     }
 
     private func logStats(_ message: Logger.Message) {

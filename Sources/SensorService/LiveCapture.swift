@@ -18,11 +18,20 @@ public final class LiveCapture {
     /// apart (`dps label` takes its own).
     public init(
         interfaces: [String], options: RunOptions, sink: FrameSink, statsInterval: Double,
-        drainTimeout: Double, notifier: SystemdNotifier? = nil, logger: Logger
+        drainTimeout: Double, notifier: SystemdNotifier? = nil, metrics: DaemonMetrics? = nil,
+        progress: ((CaptureProgress) -> Void)? = nil, logger: Logger
     ) throws {
+        let emit: (FlowFrame) -> Void
+        if let metrics {
+            emit = { frame in
+                metrics.frameEmitted(frame)
+                sink.write(frame)
+            }
+        } else {
+            emit = { sink.write($0) }
+        }
         let table = FlowTable(
-            configuration: options.flowTable, interfaceName: InterfaceNames.name(of:),
-            emit: { sink.write($0) })
+            configuration: options.flowTable, interfaceName: InterfaceNames.name(of:), emit: emit)
         EarlySignals.install()
         sensor = try KernelSensor(
             interfaces: interfaces, egress: options.egress, ringBytes: UInt32(options.ringBytes),
@@ -34,7 +43,7 @@ public final class LiveCapture {
         self.logger = logger
         loop = CaptureLoop(
             sensor: sensor, table: table, sink: sink, statsInterval: statsInterval, drainTimeout: drainTimeout,
-            logger: logger, notifier: notifier)
+            logger: logger, notifier: notifier, metrics: metrics, progress: progress)
     }
 
     /// Runs until the capture stops (graceful shutdown, or the sink closed), with `services`

@@ -283,6 +283,16 @@ public final class MetricsServer: @unchecked Sendable {
         return false
     }
 
+    /// What is wrong with a listen address (the `metrics_listen` setting's check); nil when usable.
+    public static func listenProblem(_ text: String) -> String? {
+        do {
+            _ = try socketAddress(text)
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
     /// `HOST:PORT` as a socket address; `.badAddress` for anything else.
     static func socketAddress(
         _ text: String
@@ -290,7 +300,7 @@ public final class MetricsServer: @unchecked Sendable {
         let bad = MetricsServerError(
             .badAddress, 0,
             "metrics listen address \"\(Echo.escaped(text))\": expected HOST:PORT, HOST an IPv4 address, "
-                + "an IPv6 address in brackets or localhost, PORT 0-65535 (e.g. 127.0.0.1:9464, [::1]:9464)")
+                + "an IPv6 address in brackets or localhost, PORT 0-65535 (e.g. 127.0.0.1:7470, [::1]:7470)")
         guard let colon = text.lastIndex(of: ":") else { throw bad }
         var host = String(text[..<colon])
         let portText = text[text.index(after: colon)...]

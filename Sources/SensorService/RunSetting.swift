@@ -87,10 +87,15 @@ public enum RunSetting {
         "log_level", default: .info, reloadable: true, help: "Log level.", values: "trace … critical",
         valueName: "level")
 
+    public static let metricsListen = Setting<String?>(
+        "metrics_listen", default: nil,
+        help: "Serve Prometheus metrics (GET /metrics) on HOST:PORT, e.g. 127.0.0.1:7470.", values: "HOST:PORT",
+        valueName: "host:port", defaultDescription: "off", check: { $0.flatMap(MetricsServer.listenProblem) })
+
     /// In this order in the README table, in "known keys" and in reload logs.
     public static let all: [any AnySetting] = [
         interfaces, stdout, kronosSocket, hmacKeyFile, queueFrames, drainTimeout, extended, idleTimeout,
-        activeTimeout, maxFlows, egress, statsInterval, ringBytes, attach, logLevel,
+        activeTimeout, maxFlows, egress, statsInterval, ringBytes, attach, logLevel, metricsListen,
     ]
 
     public static func named(_ key: String) -> (any AnySetting)? { all.first { $0.key == key } }

@@ -207,7 +207,9 @@ struct LabelCommand: AsyncParsableCommand {
             let stats: CaptureLabelingStats
             var damage: CaptureLabelingError?
             do {
-                stats = try sink.labelCapture(path: path, configuration: configuration)
+                let line = ProgressLine(subject: path)
+                defer { line?.finish() }
+                stats = try sink.labelCapture(path: path, configuration: configuration, progress: line.map { $0.update })
             } catch {
                 stats = error.stats
                 damage = error
@@ -234,10 +236,12 @@ struct LabelCommand: AsyncParsableCommand {
     /// flow. Returns whether the capture could not start.
     private func labelLive(into sink: LabelingSink, logger: Logger) async throws -> Bool {
         let capture: LiveCapture
+        let line = ProgressLine(subject: interfaces.joined(separator: ","))
+        defer { line?.finish() }
         do {
             capture = try LiveCapture(
                 interfaces: interfaces, options: options, sink: sink, statsInterval: 60, drainTimeout: 0,
-                logger: logger)
+                progress: line.map { $0.update }, logger: logger)
         } catch {
             Stderr.line("dps: error: \(error)")
             return true

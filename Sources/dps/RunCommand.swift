@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SensorIO
 import SensorService
+import ServiceLifecycle
 import UnixSignals
 
 #if canImport(Glibc)
@@ -57,6 +58,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: RunSetting.statsInterval.argumentHelp)
     var statsInterval: Double?
 
+    @Option(help: RunSetting.metricsListen.argumentHelp)
+    var metricsListen: String?
+
     @OptionGroup var flow: FlowOptions
 
     /// What the command line gives, nil where it is silent.
@@ -90,11 +94,23 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let notifier = SystemdNotifier(environment: environment)
+        // The metrics endpoint is bound before anything is attached: a busy address stops here.
+        var metrics: (DaemonMetrics, MetricsServer)?
+        if let address = options.metricsListen {
+            let registry = DaemonMetrics(version: DPS.version, ringBytes: options.ringBytes)
+            do {
+                metrics = (registry, try MetricsServer(listen: address, logger: logger, render: registry.render))
+            } catch {
+                sink.finish(timeout: 0)
+                Stderr.line("dps: error: \(error)")
+                throw ExitCode.failure
+            }
+        }
         let capture: LiveCapture
         do {
             capture = try LiveCapture(
                 interfaces: options.interfaces, options: options, sink: sink, statsInterval: options.statsInterval,
-                drainTimeout: options.drainTimeout, notifier: notifier, logger: logger)
+                drainTimeout: options.drainTimeout, notifier: notifier, metrics: metrics?.0, logger: logger)
         } catch {
             sink.finish(timeout: 0)
             Stderr.line("dps: error: \(error)")
@@ -122,7 +138,17 @@ struct RunCommand: AsyncParsableCommand {
                 loop.setStatsInterval(options.statsInterval)
             },
             notifier: notifier, logger: logger, signals: await UnixSignalsSequence(trapping: .sighup))
-        try await capture.run(alongside: [.init(service: reload, successTerminationBehavior: .ignore)])
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: reload, successTerminationBehavior: .ignore)
+        ]
+        if let server = metrics?.1 {
+            logger.info("serving metrics", metadata: ["address": "\(server.boundAddress)", "path": "/metrics"])
+            services.append(
+                .init(
+                    service: ThreadService(name: "dps-metrics", body: server.run, stop: server.stop),
+                    successTerminationBehavior: .ignore))
+        }
+        try await capture.run(alongside: services)
         // Stopped because stdout was closed: the status a shell reports for a tool that SIGPIPE
         // ended (128 + 13), after a clean stop.
         if sink.isClosed { throw ExitCode(128 + SIGPIPE) }

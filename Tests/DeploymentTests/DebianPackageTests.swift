@@ -119,6 +119,11 @@ struct DebianPackageTests {
         }
         let udp = frames.filter { $0["protocol"] as? String == "UDP" }
         #expect(udp.count == 20, "\(frames)")
+        // The metrics endpoint, scraped inside the container under the unit's restrictions.
+        let metrics = file("metrics.txt")
+        #expect(metrics.contains("# TYPE dps_packets_total counter"), "\(metrics)\n\(file("metrics-error.txt"))")
+        let idleFrames = metrics.split(separator: "\n").first { $0.hasPrefix("dps_frames_total{reason=\"idle\"} ") }
+        #expect(idleFrames.flatMap { Double($0.split(separator: " ").last!) }.map { $0 >= 20 } == true, "\(metrics)")
         #expect(Set(udp.compactMap { $0["dst_port"] as? Int }) == Set(5000..<5020))
         for frame in udp {
             #expect(frame["src_ip"] as? String == "198.51.100.2" && frame["dst_ip"] as? String == "198.51.100.1")

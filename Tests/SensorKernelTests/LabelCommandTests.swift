@@ -179,4 +179,38 @@ struct LabelCommandTests {
         #expect(result.status != 0)
         #expect(result.err.contains("/nonexistent/frames.ndjson"))
     }
+
+    @Test("a long --pcap run shows a progress line on a terminal (packets, rate, flows, percent), none on a pipe")
+    func progressLine() throws {
+        let dir = try Scratch()
+        // 400,000 small UDP packets over 4,000 flows, one microsecond apart.
+        let pcap = dir.path("big.pcap")
+        let script = """
+            import struct, sys
+            with open(sys.argv[1], "wb") as f:
+                f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+                for i in range(400000):
+                    port = 1024 + i % 4000
+                    udp = struct.pack("!HHHH", port, 53, 12, 0) + b"abcd"
+                    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                                     bytes([198, 51, 100, 1]), bytes([198, 51, 100, 2])) + udp
+                    frame = bytes.fromhex("02005e00530202005e0053010800") + ip
+                    f.write(struct.pack("<IIII", 1764000000 + i // 1000000, i % 1000000, len(frame), len(frame)) + frame)
+            """
+        let made = try sh(["/usr/bin/python3", "-c", script, pcap], timeout: 120)
+        #expect(made.status == 0, "\(made.err)")
+        // A terminal: script(1) gives dps a pseudo-terminal for stdin, stdout and stderr.
+        let command = "\(TestPaths.dps) label --pcap \(pcap) --out \(dir.path("out.ndjson")) --unmatched other"
+        let onTerminal = try sh(["/usr/bin/script", "-qec", command, "/dev/null"], timeout: 120)
+        #expect(onTerminal.status == 0, "\(onTerminal.out)")
+        #expect(onTerminal.out.contains("\r\(pcap): "), "\(onTerminal.out)")
+        #expect(onTerminal.out.contains("packets ("), "\(onTerminal.out)")
+        #expect(onTerminal.out.contains("flows open"), "\(onTerminal.out)")
+        #expect(onTerminal.out.contains("% read"), "\(onTerminal.out)")
+        // A pipe (a journal, a file): nothing but the summary.
+        let onPipe = try dps(["label", "--pcap", pcap, "--out", dir.path("out2.ndjson"), "--unmatched", "other"])
+        #expect(onPipe.status == 0)
+        #expect(!onPipe.err.contains("% read") && !onPipe.err.contains("\r"), "\(onPipe.err)")
+        #expect(dir.read("out.ndjson") == dir.read("out2.ndjson"))
+    }
 }

@@ -38,6 +38,7 @@ struct ConfigFileTests {
             ring_bytes: 65536
             attach: tc
             log_level: debug
+            metrics_listen: "[::1]:7470"
             """)
         var expected = RunSettings()
         expected.interfaces = ["eth0", "eth1.100"]
@@ -55,6 +56,7 @@ struct ConfigFileTests {
         expected.ringBytes = 65536
         expected.attach = .tc
         expected.logLevel = .debug
+        expected.metricsListen = "[::1]:7470"
         #expect(settings == expected)
         // Every setting has a key in the test above.
         #expect(RunSetting.all.allSatisfy { expected.has($0) })
@@ -85,6 +87,7 @@ struct ConfigFileTests {
         var defaults = RunOptions()
         defaults.interfaces = ["eth0"]
         defaults.hmacKeyFile = "/etc/dps/kronos.key"
+        defaults.metricsListen = "127.0.0.1:7470"
         #expect(RunOptions(all) == defaults)
     }
 
@@ -155,6 +158,8 @@ struct ConfigFileTests {
             ("kronos_socket", "/\(String(repeating: "x", count: 120))", "1 to 107 bytes"),
             ("hmac_key_file", "\"\"", "must not be empty"),
             ("log_level", "loud", "unknown level \"loud\"; one of trace, debug"),
+            ("metrics_listen", "\"127.0.0.1\"", "expected HOST:PORT"),
+            ("metrics_listen", "\"[::1]:99999\"", "expected HOST:PORT"),
         ])
     func impossibleValue(key: String, value: String, message: String) throws {
         let failure = try #require(error("\(key): \(value)"))

@@ -42,6 +42,7 @@ struct SettingDeclarationTests {
         case "attach": (["--attach", "tc"], "tc")
         case "log_level": (["--log-level", "debug"], "debug")
         case "ring_bytes": (["--ring-bytes", "65536"], "65536")
+        case "metrics_listen": (["--metrics-listen", "127.0.0.1:7470"], "127.0.0.1:7470")
         case _ where setting.valueDescription.hasPrefix("seconds"): ([setting.flag, "2.5"], "2.5")
         default: ([setting.flag, "7"], "7")
         }

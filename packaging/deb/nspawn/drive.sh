@@ -23,6 +23,7 @@ interfaces: [dps0]
 kronos_socket: /run/kronos/dps.sock
 idle_timeout: 1
 stats_interval: 1
+metrics_listen: 127.0.0.1:7470
 CONF
 log "config written"
 
@@ -42,6 +43,10 @@ wait_for 20 test "$(frames)" -ge 20
 log "frames after traffic: $(frames)"
 sleep 1.5
 show after-traffic
+# Scraped as Prometheus would, through the unit's IPAddressAllow=localhost and its address families.
+python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:7470/metrics", timeout=5).read().decode())' \
+    >"$out/metrics.txt" 2>"$out/metrics-error.txt"
+log "scraped"
 
 pid=$(prop MainPID)
 systemctl reload dps.service; echo $? >"$out/reload-status.txt"

@@ -1,0 +1,65 @@
+import Prometheus
+import Synchronization
+
+/// The value each mirrored counter had when last published.
+final class PublishedValues: Sendable {
+    private let values = Mutex<[ObjectIdentifier: UInt64]>([:])
+
+    /// Raises `counter` to `value` (a counter read from its owner); a value below the last one
+    /// (an owner restarted) is taken as the new base.
+    func advance(_ counter: Counter, to value: UInt64) {
+        let last = values.withLock { values in
+            defer { values[ObjectIdentifier(counter)] = value }
+            return values[ObjectIdentifier(counter)] ?? 0
+        }
+        if value > last { counter.increment(by: Int64(clamping: value - last)) }
+    }
+}
+
+/// Prometheus families for the frame output's counters (`FrameSink.statistics`), by key: the
+/// Kronos sink's, the labeling stage's, and any a later sink brings (a generic help then).
+final class SinkMetrics: Sendable {
+    enum Metric {
+        case counter(Counter)
+        case gauge(Gauge)
+    }
+
+    /// key → (Prometheus name, help); `kronos_queued` is a gauge, the rest counters.
+    static let known: [String: (name: String, help: String)] = [
+        "kronos_produced": ("dps_kronos_frames_produced_total", "Frames handed to the Kronos sink."),
+        "kronos_sent": ("dps_kronos_frames_sent_total", "Frames sent to Kronos as whole lines."),
+        "kronos_dropped": (
+            "dps_kronos_frames_dropped_total",
+            "Frames dropped by the Kronos sink: the oldest from a full queue, and lines over 8192 bytes."
+        ),
+        "kronos_undelivered": (
+            "dps_kronos_frames_undelivered_total", "Frames still queued when the shutdown drain ran out of time."
+        ),
+        "kronos_oversize": ("dps_kronos_frames_oversize_total", "Frames whose line is over Kronos's 8192 bytes."),
+        "kronos_resent_lines": (
+            "dps_kronos_resent_lines_total", "Half-written lines sent again whole on a new connection."
+        ),
+        "kronos_connections": ("dps_kronos_connections_total", "Connections made to Kronos."),
+        "kronos_reconnect_attempts": (
+            "dps_kronos_reconnect_attempts_total", "Connect attempts to Kronos after the first."
+        ),
+        "kronos_queued": ("dps_kronos_queued_frames", "Frames waiting for Kronos now (queued and in flight)."),
+        "label_unmatched": ("dps_label_unmatched_frames_total", "Frames no labeling rule matched."),
+        "label_errors": ("dps_label_errors_total", "Bad input met while labeling."),
+    ]
+
+    private let metrics = Mutex<[String: Metric]>([:])
+
+    func metric(for key: String, in registry: PrometheusCollectorRegistry) -> Metric {
+        metrics.withLock { metrics in
+            if let metric = metrics[key] { return metric }
+            let (name, help) = Self.known[key] ?? ("dps_\(key)_total", "The frame output's counter \(key).")
+            let metric: Metric =
+                name.hasSuffix("_total")
+                ? .counter(registry.makeCounter(name: name, help: help))
+                : .gauge(registry.makeGauge(name: name, help: help))
+            metrics[key] = metric
+            return metric
+        }
+    }
+}
