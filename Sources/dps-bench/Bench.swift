@@ -37,6 +37,11 @@ struct Bench: ParsableCommand {
     @Option(help: "How the datapath measure's dps attaches: auto, tcx or tc (dps run --attach).")
     var attach = "auto"
 
+    @Option(
+        name: .customLong("dps-arg"), parsing: .unconditionalSingleValue,
+        help: "One more argument for the datapath measure's dps run (repeatable), e.g. --dps-arg=--metrics-listen=127.0.0.1:7470.")
+    var dpsArguments: [String] = []
+
     @Option(help: "Directory of the shared captures (default: ../shared/pcaps from the package root).")
     var pcaps: String?
 
@@ -93,7 +98,8 @@ struct Bench: ParsableCommand {
                 throw BenchError("no dps binary at \(dpsPath) (--dps PATH)")
             }
             try DatapathBench(
-                dps: dpsPath, rounds: rounds ?? (tiny ? 1 : 5), seconds: seconds ?? (tiny ? 0.5 : 3), attach: attach
+                dps: dpsPath, rounds: rounds ?? (tiny ? 1 : 5), seconds: seconds ?? (tiny ? 0.5 : 3), attach: attach,
+                extraArguments: dpsArguments
             ).measure(into: report)
         }
 

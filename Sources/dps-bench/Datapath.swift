@@ -18,7 +18,11 @@ final class DatapathBench {
     let attach: String
     var tool = ""
 
-    init(dps: String, rounds: Int, seconds: Double, attach: String) {
+    /// More arguments for `dps run` (`--dps-arg`).
+    let extraArguments: [String]
+
+    init(dps: String, rounds: Int, seconds: Double, attach: String, extraArguments: [String] = []) {
+        self.extraArguments = extraArguments
         self.dps = dps
         self.attach = attach
         self.rounds = rounds
@@ -209,7 +213,7 @@ final class DatapathBench {
         process.arguments = [
             "netns", "exec", Self.nsB, dps, "run", "--interface", "dpsb1", "--stdout", "--extended",
             "--stats-interval", "3600", "--attach", attach,
-        ]
+        ] + extraArguments
         _ = FileManager.default.createFile(atPath: framesPath, contents: nil)
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: framesPath)
@@ -264,7 +268,9 @@ final class DatapathBench {
     }
 
     func measure(into report: Report) throws {
-        log("datapath: \(rounds) alternating rounds of \(seconds) s, UDP 200-byte payloads over veth, --attach \(attach)")
+        log(
+            "datapath: \(rounds) alternating rounds of \(seconds) s, UDP 200-byte payloads over veth, --attach \(attach)"
+                + extraArguments.map { " \($0)" }.joined())
         try setUp()
         defer { tearDown() }
         let sink = Process()
