@@ -75,13 +75,18 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
+        /// Says what stopped the start, on stderr, and exits 1.
+        func failure(_ error: any Error, closing sink: FrameSink? = nil) -> ExitCode {
+            sink?.finish(timeout: 0)
+            Stderr.line("dps: error: \(error)")
+            return ExitCode.failure
+        }
         let options: RunOptions
         let configFile: String?
         do {
             (options, configFile) = try RunConfiguration.resolve(configPath: config, commandLine: commandLineSettings)
         } catch {
-            Stderr.line("dps: error: \(error)")
-            throw ExitCode.failure
+            throw failure(error)
         }
         let logger = Logs.bootstrap(level: options.logLevel)
         if let configFile { logger.info("configuration read", metadata: ["config": "\(configFile)"]) }
@@ -90,31 +95,24 @@ struct RunCommand: AsyncParsableCommand {
         do {
             sink = try FrameOutput.sink(for: options, environment: environment, logger: logger)
         } catch {
-            Stderr.line("dps: error: \(error)")
-            throw ExitCode.failure
+            throw failure(error)
         }
         let notifier = SystemdNotifier(environment: environment)
-        // The metrics endpoint is bound before anything is attached: a busy address stops here.
-        var metrics: (DaemonMetrics, MetricsServer)?
-        if let address = options.metricsListen {
-            let registry = DaemonMetrics(version: DPS.version, ringBytes: options.ringBytes)
-            do {
-                metrics = (registry, try MetricsServer(listen: address, logger: logger, render: registry.render))
-            } catch {
-                sink.finish(timeout: 0)
-                Stderr.line("dps: error: \(error)")
-                throw ExitCode.failure
+        let endpoint: MetricsEndpoint?
+        do {
+            endpoint = try options.metricsListen.map { (address) throws(MetricsServerError) in
+                try MetricsEndpoint(listen: address, version: DPS.version, ringBytes: options.ringBytes, logger: logger)
             }
+        } catch {
+            throw failure(error, closing: sink)
         }
         let capture: LiveCapture
         do {
             capture = try LiveCapture(
                 interfaces: options.interfaces, options: options, sink: sink, statsInterval: options.statsInterval,
-                drainTimeout: options.drainTimeout, notifier: notifier, metrics: metrics?.0, logger: logger)
+                drainTimeout: options.drainTimeout, notifier: notifier, metrics: endpoint?.metrics, logger: logger)
         } catch {
-            sink.finish(timeout: 0)
-            Stderr.line("dps: error: \(error)")
-            throw ExitCode.failure
+            throw failure(error, closing: sink)
         }
         logger.info(
             "capturing",
@@ -141,12 +139,9 @@ struct RunCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: reload, successTerminationBehavior: .ignore)
         ]
-        if let server = metrics?.1 {
-            logger.info("serving metrics", metadata: ["address": "\(server.boundAddress)", "path": "/metrics"])
-            services.append(
-                .init(
-                    service: ThreadService(name: "dps-metrics", body: server.run, stop: server.stop),
-                    successTerminationBehavior: .ignore))
+        if let endpoint {
+            logger.info("serving metrics", metadata: ["address": "\(endpoint.server.boundAddress)", "path": "/metrics"])
+            services.append(endpoint.service)
         }
         try await capture.run(alongside: services)
         // Stopped because stdout was closed: the status a shell reports for a tool that SIGPIPE
