@@ -6,6 +6,7 @@
 #   Sources/dps-bench/run.sh --tiny                # every measure at a tiny size, well under a minute
 #   Sources/dps-bench/run.sh --only pipeline,kronos --rounds 3 --seconds 2
 #   Sources/dps-bench/run.sh --only datapath --attach tc   # the datapath with TC instead of tcx
+#   Sources/dps-bench/run.sh --only datapath --dps-arg=--metrics-listen=127.0.0.1:7470  # with metrics on
 # Environment:
 #   DPS_BENCH_CONFIGURATION  release (default) or debug. CI uses debug with --tiny, reusing the
 #                            debug build it already has: the figures are then not meaningful,
