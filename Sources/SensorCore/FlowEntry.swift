@@ -86,7 +86,8 @@ struct FlowEntry: BitwiseCopyable {
             endReason: reason,
             interface: interface,
             flowID: flowID,
-            frameIndex: frameIndex
+            frameIndex: frameIndex,
+            protocolNumber: key.transport
         )
     }
 }

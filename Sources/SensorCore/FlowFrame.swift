@@ -8,6 +8,10 @@ public struct FlowFrame: Equatable, Sendable {
     public var sourcePort: UInt16
     public var destinationPort: UInt16
     public var transport: FlowProtocol
+    /// The IP protocol number (IANA: 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6...): what `transport` is
+    /// when it is `.other`. Not in the NDJSON frame (its `protocol` is TCP, UDP or OTHER); a frame
+    /// read back from NDJSON has 6, 17 or 0. The IPFIX exporter sends it as `protocolIdentifier`.
+    public var protocolNumber: UInt8
     public var bytesIn: UInt64
     public var bytesOut: UInt64
     /// Seconds from the first to the last packet of the frame.
@@ -38,13 +42,15 @@ public struct FlowFrame: Equatable, Sendable {
         transport: FlowProtocol, bytesIn: UInt64, bytesOut: UInt64, duration: Double,
         payload: [UInt8]?, packetsIn: UInt64 = 0, packetsOut: UInt64 = 0, firstSeen: Int64 = 0,
         lastSeen: Int64 = 0, tcpFlags: TCPFlags = [], endReason: EndReason = .shutdown,
-        interface: String = "", flowID: UInt64 = 0, frameIndex: UInt32 = 0, label: String? = nil
+        interface: String = "", flowID: UInt64 = 0, frameIndex: UInt32 = 0, label: String? = nil,
+        protocolNumber: UInt8? = nil
     ) {
         self.source = source
         self.destination = destination
         self.sourcePort = sourcePort
         self.destinationPort = destinationPort
         self.transport = transport
+        self.protocolNumber = protocolNumber ?? transport.number
         self.bytesIn = bytesIn
         self.bytesOut = bytesOut
         self.duration = duration
@@ -72,6 +78,15 @@ public enum FlowProtocol: String, Sendable, CaseIterable {
         case IPProtocolNumber.tcp: self = .tcp
         case IPProtocolNumber.udp: self = .udp
         default: self = .other
+        }
+    }
+
+    /// The IP protocol number of TCP and UDP; 0 for `.other`, which stands for every other one.
+    public var number: UInt8 {
+        switch self {
+        case .tcp: IPProtocolNumber.tcp
+        case .udp: IPProtocolNumber.udp
+        case .other: 0
         }
     }
 }

@@ -171,6 +171,7 @@ public struct FrameGenerator: Sendable {
             frame.bytesOut = UInt64(size)
             frame.duration = duration(0...0.5)
         }
+        frame.protocolNumber = frame.transport.number  // some kinds change `transport` above
         frame.label = kind.label
         frame.flowID = nextFlowID
         nextFlowID += 1

@@ -99,6 +99,7 @@ public enum FlowFrameJSON {
             frame.sourcePort = sourcePort
             frame.destinationPort = destinationPort
             frame.transport = transport
+            frame.protocolNumber = transport.number
             frame.bytesIn = bytesIn
             frame.bytesOut = bytesOut
             frame.duration = duration
