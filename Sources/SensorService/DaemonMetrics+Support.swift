@@ -44,6 +44,17 @@ final class SinkMetrics: Sendable {
             "dps_kronos_reconnect_attempts_total", "Connect attempts to Kronos after the first."
         ),
         "kronos_queued": ("dps_kronos_queued_frames", "Frames waiting for Kronos now (queued and in flight)."),
+        "ipfix_records_sent": ("dps_ipfix_records_sent_total", "Flow records sent to IPFIX collectors."),
+        "ipfix_messages_sent": ("dps_ipfix_messages_sent_total", "IPFIX messages sent."),
+        "ipfix_templates_sent": ("dps_ipfix_templates_sent_total", "IPFIX messages that carried the templates."),
+        "ipfix_dropped": ("dps_ipfix_records_dropped_total", "Flow records dropped from a full IPFIX queue."),
+        "ipfix_send_errors": ("dps_ipfix_send_errors_total", "IPFIX sends that failed (a collector away)."),
+        "ipfix_lost": ("dps_ipfix_records_lost_total", "Flow records in IPFIX messages that could not be sent."),
+        "ipfix_reconnects": ("dps_ipfix_reconnects_total", "TCP connections to IPFIX collectors made again."),
+        "ipfix_undelivered": (
+            "dps_ipfix_records_undelivered_total", "Flow records still queued when the shutdown drain ran out of time."
+        ),
+        "ipfix_queued": ("dps_ipfix_queued_records", "Flow records waiting for IPFIX collectors now."),
         "label_unmatched": ("dps_label_unmatched_frames_total", "Frames no labeling rule matched."),
         "label_errors": ("dps_label_errors_total", "Bad input met while labeling."),
     ]

@@ -7,10 +7,37 @@ import Glibc
 #endif
 
 /// Where `dps run` sends its frames: stdout as NDJSON (`stdout`), else the Kronos socket, signed
-/// when there is a key.
+/// when there is a key; and, beside either, every IPFIX collector of `ipfix`.
 public enum FrameOutput {
     /// The sink the options describe. A bad key is refused here, before anything is attached.
     public static func sink(
+        for options: RunOptions, environment: [String: String], logger: Logger
+    ) throws(KronosKeyError) -> FrameSink {
+        let primary = try primarySink(for: options, environment: environment, logger: logger)
+        return alongside(primary, ipfixSinks(for: options, lossless: false, logger: logger))
+    }
+
+    /// One IPFIX exporter per `ipfix` collector. `lossless`: a full queue makes `write` wait (a
+    /// file being read) instead of dropping the oldest (live capture).
+    public static func ipfixSinks(for options: RunOptions, lossless: Bool, logger: Logger) -> [IPFIXSink] {
+        options.ipfix.map { text in
+            guard let destination = try? IPFIXDestination.parse(text) else {
+                preconditionFailure("the ipfix setting's check lets only valid destinations through")
+            }
+            var configuration = IPFIXSinkConfiguration(destination: destination)
+            configuration.observationDomain = UInt32(options.ipfixObservationDomain)
+            configuration.lossless = lossless
+            logger.info("exporting IPFIX", metadata: ["collector": "\(destination)"])
+            return IPFIXSink(configuration: configuration, logger: logger)
+        }
+    }
+
+    /// `primary` alone, or with the others beside it.
+    public static func alongside(_ primary: FrameSink, _ others: [any FrameSink]) -> FrameSink {
+        others.isEmpty ? primary : FanOutSink([primary] + others)
+    }
+
+    private static func primarySink(
         for options: RunOptions, environment: [String: String], logger: Logger
     ) throws(KronosKeyError) -> FrameSink {
         let encoder = FrameEncoder(extended: options.extended)

@@ -92,10 +92,28 @@ public enum RunSetting {
         help: "Serve Prometheus metrics (GET /metrics) on HOST:PORT, e.g. 127.0.0.1:7470.", values: "HOST:PORT",
         valueName: "host:port", defaultDescription: "off", check: { $0.flatMap(MetricsServer.listenProblem) })
 
+    public static let ipfix = Setting<[String]>(
+        "ipfix", default: [],
+        help: "Also export flows as IPFIX to this collector: udp://HOST:PORT or tcp://HOST:PORT (repeatable).",
+        values: "list of udp:// or tcp:// URLs", valueName: "url", defaultDescription: "none",
+        check: { destinations in
+            for text in destinations {
+                do { _ = try IPFIXDestination.parse(text) } catch { return "\(error)" }
+            }
+            return nil
+        })
+
+    public static let ipfixObservationDomain = Setting<Int>(
+        "ipfix_observation_domain", default: 0,
+        help: "The IPFIX observation domain id of this sensor's messages (tells sensors apart at a collector).",
+        values: "integer 0 to 4294967295", valueName: "id",
+        check: { (0...Int(UInt32.max)).contains($0) ? nil : "must be from 0 to 4294967295, got \($0)" })
+
     /// In this order in the README table, in "known keys" and in reload logs.
     public static let all: [any AnySetting] = [
         interfaces, stdout, kronosSocket, hmacKeyFile, queueFrames, drainTimeout, extended, idleTimeout,
-        activeTimeout, maxFlows, egress, statsInterval, ringBytes, attach, logLevel, metricsListen,
+        activeTimeout, maxFlows, egress, statsInterval, ringBytes, attach, logLevel, metricsListen, ipfix,
+        ipfixObservationDomain,
     ]
 
     public static func named(_ key: String) -> (any AnySetting)? { all.first { $0.key == key } }

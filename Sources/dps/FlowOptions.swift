@@ -30,4 +30,10 @@ struct FlowOptions: ParsableArguments {
 
     @Option(help: RunSetting.logLevel.argumentHelp)
     var logLevel: Logger.Level?
+
+    @Option(name: RunSetting.ipfix.flagName, help: RunSetting.ipfix.argumentHelp)
+    var ipfix: [String] = []
+
+    @Option(help: RunSetting.ipfixObservationDomain.argumentHelp)
+    var ipfixObservationDomain: Int?
 }

@@ -126,8 +126,13 @@ struct LabelCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             }
         }
+        // IPFIX collectors beside the file: lossless when reading files (back-pressure, as for
+        // pcap input), dropping the oldest when capturing live.
+        let output = FrameOutput.alongside(
+            writer, FrameOutput.ipfixSinks(for: options, lossless: interfaces.isEmpty, logger: logger))
         let sink = LabelingSink(
-            labeler: Labeler(rules: ruleSet, maxPendingFlows: 2 * options.maxFlows), unmatched: UnmatchedPolicy(argument: unmatched), next: writer)
+            labeler: Labeler(rules: ruleSet, maxPendingFlows: 2 * options.maxFlows),
+            unmatched: UnmatchedPolicy(argument: unmatched), next: output)
 
         var failed = false
         if !ndjsonFiles.isEmpty {
@@ -137,7 +142,8 @@ struct LabelCommand: AsyncParsableCommand {
         } else {
             failed = try await labelLive(into: sink, logger: logger)
         }
-        sink.finish(timeout: 0)
+        // IPFIX collectors get up to drain_timeout seconds for what is still queued.
+        sink.finish(timeout: options.drainTimeout)
         Stderr.line("dps: \(sink.summary)")
         if writer.framesFailed > 0 {
             Stderr.line("dps: error: \(writer.framesFailed) frames could not be written")

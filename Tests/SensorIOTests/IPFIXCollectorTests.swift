@@ -2,6 +2,7 @@ import Foundation
 import SensorCore
 import SensorIO
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -272,5 +273,36 @@ struct IPFIXDatagramTests {
         configuration.queueFrames = 0
         configuration.templateRefreshMessages = -3
         #expect(configuration.effectiveQueueFrames == 1 && configuration.effectiveTemplateRefreshMessages == 1)
+    }
+
+    /// The command line: `dps label --pcap … --ipfix udp://…` backfills a collector from a capture
+    /// (lossless: the file waits for the exporter) while writing the labeled NDJSON; nfdump's
+    /// flows are the NDJSON's frames, exactly.
+    @Test func dpsLabelBackfillsACollector() throws {
+        let collector = try Nfcapd().start()
+        let directory = FileManager.default.temporaryDirectory.appending(path: "dps-ipfix-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appending(path: "frames.ndjson").path
+        let run = try sh(
+            [
+                TestPaths.dps, "label", "--pcap", SharedCaptures.path("http_ipv6.pcap"), SharedCaptures.path("gnutella.pcap"),
+                "--out", output, "--extended", "--unmatched", "other", "--idle-timeout", "1e9", "--active-timeout", "1e9",
+                "--ipfix", "udp://127.0.0.1:\(collector.port)", "--ipfix-observation-domain", "9",
+            ], timeout: 120)
+        #expect(run.status == 0, "\(run.err)")
+        var frames: [FlowFrame] = []
+        try NDJSONReader(path: output).forEachFrame { frames.append(try $0.get()) }
+        #expect(frames.count > 700)
+        let collected = try collector.flows().sorted()
+        #expect(collected.count == frames.count)
+        // NDJSON names the protocol (TCP, UDP, OTHER), not its number: TCP and UDP flows are
+        // compared whole, the others (ICMP here) by count above.
+        let tcpUDP = collected.filter { $0.protocolNumber == 6 || $0.protocolNumber == 17 }
+        let expected = frames.filter { $0.transport != .other }.map(CollectedFlow.init).sorted()
+        #expect(expected.count > 700)
+        #expect(tcpUDP == expected, "\(flowDifference(expected: expected, collected: tcpUDP))")
+        #expect(collector.log.contains("Sequence Errors: 0,"), "\(collector.log)")
+        #expect(run.err.contains("exporting IPFIX"), "\(run.err)")
     }
 }

@@ -39,6 +39,8 @@ struct ConfigFileTests {
             attach: tc
             log_level: debug
             metrics_listen: "[::1]:7470"
+            ipfix: ["udp://198.51.100.9:4739", "tcp://[2001:db8::9]:4739"]
+            ipfix_observation_domain: 42
             """)
         var expected = RunSettings()
         expected.interfaces = ["eth0", "eth1.100"]
@@ -57,6 +59,8 @@ struct ConfigFileTests {
         expected.attach = .tc
         expected.logLevel = .debug
         expected.metricsListen = "[::1]:7470"
+        expected.ipfix = ["udp://198.51.100.9:4739", "tcp://[2001:db8::9]:4739"]
+        expected.ipfixObservationDomain = 42
         #expect(settings == expected)
         // Every setting has a key in the test above.
         #expect(RunSetting.all.allSatisfy { expected.has($0) })
@@ -159,6 +163,8 @@ struct ConfigFileTests {
             ("hmac_key_file", "\"\"", "must not be empty"),
             ("log_level", "loud", "unknown level \"loud\"; one of trace, debug"),
             ("metrics_listen", "\"127.0.0.1\"", "expected HOST:PORT"),
+            ("ipfix", "[\"http://198.51.100.9\"]", "IPFIX destination \"http://198.51.100.9\""),
+            ("ipfix_observation_domain", "-1", "must be from 0 to 4294967295"),
             ("metrics_listen", "\"[::1]:99999\"", "expected HOST:PORT"),
         ])
     func impossibleValue(key: String, value: String, message: String) throws {

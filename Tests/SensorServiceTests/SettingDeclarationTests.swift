@@ -43,6 +43,7 @@ struct SettingDeclarationTests {
         case "log_level": (["--log-level", "debug"], "debug")
         case "ring_bytes": (["--ring-bytes", "65536"], "65536")
         case "metrics_listen": (["--metrics-listen", "127.0.0.1:7470"], "127.0.0.1:7470")
+        case "ipfix": (["--ipfix", "udp://127.0.0.1:4739", "--ipfix", "tcp://[::1]:4739"], "udp://127.0.0.1:4739,tcp://[::1]:4739")
         case _ where setting.valueDescription.hasPrefix("seconds"): ([setting.flag, "2.5"], "2.5")
         default: ([setting.flag, "7"], "7")
         }
@@ -60,7 +61,10 @@ struct SettingDeclarationTests {
 
     @Test("dps label's shared flags set the same settings")
     func labelFlags() throws {
-        let shared = ["extended", "idle_timeout", "active_timeout", "max_flows", "egress", "ring_bytes", "attach", "log_level"]
+        let shared = [
+            "extended", "idle_timeout", "active_timeout", "max_flows", "egress", "ring_bytes", "attach", "log_level",
+            "ipfix", "ipfix_observation_domain",
+        ]
         for key in shared {
             let setting = try #require(RunSetting.named(key))
             let options = try FlowOptions.parse(Self.sample(setting).arguments)
