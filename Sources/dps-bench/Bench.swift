@@ -11,10 +11,11 @@ struct Bench: ParsableCommand {
             Measures: datapath (live veth, needs root: sender rate, completeness, daemon CPU), \
             pipeline (decode → flow table → encoder), offline (dps label --pcap on a capture it \
             builds), memory (1M flows, the --max-flows bound), kronos (KronosSink to a Unix \
-            socket, unsigned and HMAC). Each comparison runs its baseline in the same run.
+            socket, unsigned and HMAC), ipfix (IPFIXSink over UDP to a local socket). Each \
+            comparison runs its baseline in the same run.
             """)
 
-    static let allMeasures = ["pipeline", "offline", "memory", "kronos", "datapath"]
+    static let allMeasures = ["pipeline", "offline", "memory", "kronos", "ipfix", "datapath"]
 
     @Option(help: "The dps binary for the datapath measure (default: next to dps-bench).")
     var dps: String?
@@ -89,6 +90,9 @@ struct Bench: ParsableCommand {
             try KronosBench.measure(
                 frames: tiny ? 20_000 : 1_000_000, signedFrames: tiny ? 10_000 : 300_000, rounds: tiny ? 1 : 3,
                 into: report)
+        }
+        attempt("ipfix") {
+            try IPFIXBench.measure(frames: tiny ? 20_000 : 1_000_000, rounds: tiny ? 1 : 3, into: report)
         }
         // Last: the kernel tears deleted namespaces down in the background, after this returns;
         // the CPU measures should not share the machine with that.
