@@ -94,7 +94,8 @@ public final class CaptureLoop: @unchecked Sendable {
                 break
             }
             if let progress, now >= nextProgress {
-                progress(CaptureProgress(packets: table.stats.packets, flowsOpen: table.count, frames: table.stats.frames))
+                let stats = table.stats
+                progress(CaptureProgress(packets: stats.packets, flowsOpen: table.count, frames: stats.frames))
                 nextProgress = now + Self.progressInterval
             }
             if metrics != nil, now >= nextPublish {

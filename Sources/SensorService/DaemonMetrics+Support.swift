@@ -67,8 +67,8 @@ final class SinkMetrics: Sendable {
             let (name, help) = Self.known[key] ?? ("dps_\(key)_total", "The frame output's counter \(key).")
             let metric: Metric =
                 name.hasSuffix("_total")
-                ? .counter(registry.makeCounter(name: name, help: help))
-                : .gauge(registry.makeGauge(name: name, help: help))
+                ? .counter(registry.counter(name, help: help))
+                : .gauge(registry.gauge(name, help: help))
             metrics[key] = metric
             return metric
         }

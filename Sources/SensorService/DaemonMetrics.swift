@@ -35,36 +35,34 @@ public final class DaemonMetrics: Sendable {
     /// `version` goes into `dps_build_info`; `ringBytes` into `dps_ringbuf_size_bytes`.
     public init(version: String, ringBytes: Int) {
         let r = registry
-        packets = r.makeCounter(
-            name: "dps_packets_total", help: "Packets read from the kernel's ring buffer into the flow table.")
-        trailing = r.makeCounter(
-            name: "dps_trailing_packets_total",
+        packets = r.counter(
+            "dps_packets_total", help: "Packets read from the kernel's ring buffer into the flow table.")
+        trailing = r.counter(
+            "dps_trailing_packets_total",
             help: "Packets of TCP connections whose frame was already out (final ACKs): absorbed, in no frame.")
-        flows = r.makeCounter(name: "dps_flows_total", help: "Flows started.")
-        ringBufferDrops = r.makeCounter(
-            name: "dps_ringbuf_drops_total",
+        flows = r.counter("dps_flows_total", help: "Flows started.")
+        ringBufferDrops = r.counter(
+            "dps_ringbuf_drops_total",
             help: "Packets the BPF program could not record because the ring buffer was full: lost.")
-        notIP = r.makeCounter(
-            name: "dps_not_ip_packets_total", help: "Frames that are not IPv4 or IPv6 (ARP, LLDP...): no record.")
-        malformed = r.makeCounter(
-            name: "dps_malformed_packets_total", help: "IP packets whose header is cut short or invalid: no record.")
+        notIP = r.counter(
+            "dps_not_ip_packets_total", help: "Frames that are not IPv4 or IPv6 (ARP, LLDP...): no record.")
+        malformed = r.counter(
+            "dps_malformed_packets_total", help: "IP packets whose header is cut short or invalid: no record.")
         framesByReason = EndReason.allCases.map { reason in
-            r.makeCounter(
-                name: "dps_frames_total", labels: [("reason", reason.rawValue)],
+            r.counter(
+                "dps_frames_total", labels: [("reason", reason.rawValue)],
                 help: "FlowFrames emitted, by why the flow (or its period) ended.")
         }
-        framesWritten = r.makeCounter(
-            name: "dps_frames_written_total", help: "FlowFrames the output accepted (Kronos: sent whole).")
-        flowsOpen = r.makeGauge(name: "dps_flows_open", help: "Flows held in the flow table now.")
-        interfaces = r.makeGauge(
-            name: "dps_interfaces_capturing", help: "Interfaces still captured (one that disappears is lost).")
-        r.makeGauge(name: "dps_ringbuf_size_bytes", help: "Size of the ring buffer between the kernel and dps.")
+        framesWritten = r.counter(
+            "dps_frames_written_total", help: "FlowFrames the output accepted (Kronos: sent whole).")
+        flowsOpen = r.gauge("dps_flows_open", help: "Flows held in the flow table now.")
+        interfaces = r.gauge(
+            "dps_interfaces_capturing", help: "Interfaces still captured (one that disappears is lost).")
+        r.gauge("dps_ringbuf_size_bytes", help: "Size of the ring buffer between the kernel and dps.")
             .set(to: Double(ringBytes))
-        r.makeGauge(
-            name: "dps_build_info", labels: [("version", version)], help: "The dps build running; always 1."
+        r.gauge("dps_build_info", labels: [("version", version)], help: "The dps build running; always 1."
         ).set(to: 1)
-        frameDelay = r.makeValueHistogram(
-            name: "dps_frame_delay_seconds",
+        frameDelay = r.histogram("dps_frame_delay_seconds",
             buckets: [0.05, 0.1, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300],
             help: "Seconds from a frame's last packet to the frame reaching the output (idle frames wait "
                 + "the idle timeout).")

@@ -19,14 +19,13 @@ final class ProcessMetrics: Sendable {
     private let counted = Mutex<Double>(0)
 
     init(registry r: PrometheusCollectorRegistry) {
-        cpuSeconds = r.makeCounter(
-            name: "process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds.")
-        residentBytes = r.makeGauge(name: "process_resident_memory_bytes", help: "Resident memory size in bytes.")
-        virtualBytes = r.makeGauge(name: "process_virtual_memory_bytes", help: "Virtual memory size in bytes.")
-        openFDs = r.makeGauge(name: "process_open_fds", help: "Number of open file descriptors.")
-        maxFDs = r.makeGauge(name: "process_max_fds", help: "Maximum number of open file descriptors.")
-        startTime = r.makeGauge(
-            name: "process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.")
+        cpuSeconds = r.counter("process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds.")
+        residentBytes = r.gauge("process_resident_memory_bytes", help: "Resident memory size in bytes.")
+        virtualBytes = r.gauge("process_virtual_memory_bytes", help: "Virtual memory size in bytes.")
+        openFDs = r.gauge("process_open_fds", help: "Number of open file descriptors.")
+        maxFDs = r.gauge("process_max_fds", help: "Maximum number of open file descriptors.")
+        startTime = r.gauge(
+            "process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.")
         if let stat = Self.stat(), let boot = Self.bootTime() {
             startTime.set(to: boot + stat.startTicks / Self.ticksPerSecond)
         }
@@ -47,7 +46,9 @@ final class ProcessMetrics: Sendable {
         }
         openFDs.set(to: Double(Self.openFileDescriptors()))
         var limit = rlimit()
-        if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 { maxFDs.set(to: Double(limit.rlim_cur)) }
+        if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+            maxFDs.set(to: Double(limit.rlim_cur))
+        }
     }
 
     /// Fields of /proc/self/stat (proc(5)): utime 14, stime 15, starttime 22, vsize 23, rss 24.

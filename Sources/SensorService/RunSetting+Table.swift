@@ -6,8 +6,8 @@ extension RunSetting {
         for setting in all {
             let shownDefault = setting.defaultIsValue ? "`\(setting.defaultDescription)`" : setting.defaultDescription
             let reload = setting.isReloadable ? "**at once**" : "restart"
-            lines.append(
-                "| `\(setting.key)` | \(setting.flagUsage) | \(setting.valueDescription) | \(shownDefault) | \(reload) |")
+            let cells = ["`\(setting.key)`", setting.flagUsage, setting.valueDescription, shownDefault, reload]
+            lines.append("| " + cells.joined(separator: " | ") + " |")
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -23,7 +23,7 @@ struct KronosEndToEndTests {
 
         func key(_ text: String, mode: mode_t) -> String {
             let keyPath = file("key")
-            FileManager.default.createFile(atPath: keyPath, contents: Data(text.utf8))
+            _ = FileManager.default.createFile(atPath: keyPath, contents: Data(text.utf8))
             chmod(keyPath, mode)
             return keyPath
         }
