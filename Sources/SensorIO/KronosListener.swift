@@ -153,6 +153,9 @@ public final class KronosListener: @unchecked Sendable {
             }
             if fds[1].revents != 0 { return true }
             if ready == 0 {
+                // Shut down before counting: once the count shows, a sender's next write fails
+                // (EPIPE) instead of landing in a socket about to close (tests wait on the count).
+                shutdown(connection, Int32(SHUT_RDWR))
                 update { $0.quietCloses += 1 }
                 logger.info("closing a connection quiet for \(configuration.quietTimeout) s")
                 if !buffer.isEmpty { update { $0.torn += 1 } }

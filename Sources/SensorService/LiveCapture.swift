@@ -15,7 +15,8 @@ public final class LiveCapture {
 
     /// Attaches the hooks; from here on SIGTERM/SIGINT stop the capture cleanly, even before
     /// `run` starts. `options` gives the flow table and the hooks; the interfaces are passed
-    /// apart (`dps label` takes its own).
+    /// apart (`dps label` takes its own). `metrics` (`--metrics-listen`) gets the counters and
+    /// each frame's delay; `progress` (a terminal's progress line) is called twice a second.
     public init(
         interfaces: [String], options: RunOptions, sink: FrameSink, statsInterval: Double,
         drainTimeout: Double, notifier: SystemdNotifier? = nil, metrics: DaemonMetrics? = nil,
