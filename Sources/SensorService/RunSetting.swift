@@ -127,7 +127,7 @@ public enum RunSetting {
             if !(value > 0 && value.isFinite) { return "must be a number of seconds above 0, got \(value)" }
             if value < floor { return "must be at least \(floor) seconds, got \(value)" }
             // Seconds become Int64 nanoseconds: keep far from overflow (about 292 years).
-            if value > 1e9 { return "must be at most 1e9 seconds, got \(value)" }
+            if value > Seconds.maximum { return "must be at most 1e9 seconds, got \(value)" }
             return nil
         }
     }
