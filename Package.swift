@@ -38,11 +38,13 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
+        // sendmmsg(2) for the IPFIX exporter's UDP messages (glibc hides it from Swift).
+        .target(name: "CDatagrams"),
         // Sources (pcap, NDJSON) and sinks (stdout/file, Kronos socket); rules files.
         .target(
             name: "SensorIO",
             dependencies: [
-                "SensorCore", "CPcap", "CYAML",
+                "SensorCore", "CPcap", "CYAML", "CDatagrams",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

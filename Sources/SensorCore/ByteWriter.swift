@@ -1,13 +1,13 @@
 /// Writes through a pointer into room made beforehand: no capacity or uniqueness check per piece,
 /// which is what appending to an `Array` costs. The frame encoder's hot path; `append(to:bound:)`
-/// is the only way in, so the room is always there.
-struct ByteWriter {
+/// is the only way in, so the room is always there. The IPFIX exporter writes its records with it too.
+package struct ByteWriter {
     private(set) var cursor: UnsafeMutablePointer<UInt8>
 
     /// Runs `body` with a writer over `bound` bytes of scratch space (on the stack when small),
     /// then appends what it wrote to `out`. `body` must write at most `bound` bytes.
     @inline(__always)
-    static func append(to out: inout [UInt8], bound: Int, _ body: (inout ByteWriter) -> Void) {
+    package static func append(to out: inout [UInt8], bound: Int, _ body: (inout ByteWriter) -> Void) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { scratch in
             var writer = ByteWriter(cursor: scratch.baseAddress!)
             body(&writer)
@@ -18,26 +18,33 @@ struct ByteWriter {
     }
 
     @inline(__always)
-    mutating func write(_ byte: UInt8) {
+    package mutating func write(_ byte: UInt8) {
         cursor.pointee = byte
         cursor += 1
     }
 
     /// Four bytes, the lowest first.
     @inline(__always)
-    mutating func write(_ word: UInt32) {
+    package mutating func write(_ word: UInt32) {
         UnsafeMutableRawPointer(cursor).storeBytes(of: word.littleEndian, as: UInt32.self)
         cursor += 4
     }
 
+    /// An integer in network order (big-endian).
     @inline(__always)
-    mutating func write(_ text: StaticString) {
+    package mutating func writeBigEndian<T: FixedWidthInteger>(_ value: T) {
+        UnsafeMutableRawPointer(cursor).storeBytes(of: value.bigEndian, as: T.self)
+        cursor += MemoryLayout<T>.size
+    }
+
+    @inline(__always)
+    package mutating func write(_ text: StaticString) {
         cursor.update(from: text.utf8Start, count: text.utf8CodeUnitCount)
         cursor += text.utf8CodeUnitCount
     }
 
     @inline(__always)
-    mutating func write(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func write(_ bytes: UnsafeRawBufferPointer) {
         guard let start = bytes.baseAddress else { return }
         cursor.update(from: start.assumingMemoryBound(to: UInt8.self), count: bytes.count)
         cursor += bytes.count
@@ -46,7 +53,7 @@ struct ByteWriter {
     /// A string's UTF-8 bytes, unescaped (raw values, a number's text). Named apart from
     /// `write(_: StaticString)`, which string literals must keep choosing.
     @inline(__always)
-    mutating func writeUTF8(_ text: String) {
+    package mutating func writeUTF8(_ text: String) {
         var text = text
         text.withUTF8 { write(UnsafeRawBufferPointer($0)) }
     }
@@ -60,7 +67,7 @@ struct ByteWriter {
 
     /// Decimal digits (at most 20).
     @inline(__always)
-    mutating func writeDecimal(_ value: UInt64) {
+    package mutating func writeDecimal(_ value: UInt64) {
         if value < 10 {
             write(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
             return
@@ -91,7 +98,7 @@ struct ByteWriter {
 
     /// `value` with exactly `width` digits, zero-padded (the value must fit).
     @inline(__always)
-    mutating func writeDecimal(_ value: UInt64, width: Int) {
+    package mutating func writeDecimal(_ value: UInt64, width: Int) {
         var v = value
         var i = width
         while i > 0 {
@@ -104,7 +111,7 @@ struct ByteWriter {
 
     /// Lowercase hex of a 16-bit group without leading zeros.
     @inline(__always)
-    mutating func writeHexGroup(_ value: UInt16) {
+    package mutating func writeHexGroup(_ value: UInt16) {
         let hex: StaticString = "0123456789abcdef"
         var started = false
         for shift in stride(from: 12, through: 0, by: -4) {

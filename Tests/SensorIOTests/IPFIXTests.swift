@@ -271,14 +271,16 @@ struct IPFIXProtocolNumberTests {
 struct IPFIXExportStateTests {
     static let s: Int64 = 1_000_000_000
 
-    static func state(_ transport: IPFIXDestination.Transport, refreshSeconds: Double = 60, refreshMessages: Int = 100)
-        -> IPFIXExportState
-    {
+    /// One message per send unless `messagesPerSend` (UDP) says more.
+    static func state(
+        _ transport: IPFIXDestination.Transport, refreshSeconds: Double = 60, refreshMessages: Int = 100,
+        messagesPerSend: Int = 1
+    ) -> IPFIXExportState {
         var configuration = IPFIXSinkConfiguration(
             destination: IPFIXDestination(transport: transport, host: "127.0.0.1", port: 4739))
         configuration.templateRefreshSeconds = refreshSeconds
         configuration.templateRefreshMessages = refreshMessages
-        return IPFIXExportState(configuration: configuration, maximumMessageBytes: 600)
+        return IPFIXExportState(configuration: configuration, maximumMessageBytes: 600, messagesPerSend: messagesPerSend)
     }
 
     /// `count` queued records, as the sink queues them.
@@ -294,9 +296,9 @@ struct IPFIXExportStateTests {
     /// Sends the prepared message whole; returns (records, had templates, sequence number).
     static func sendWhole(_ state: inout IPFIXExportState, now: Int64) -> (Int, Bool, UInt32) {
         _ = state.prepareMessage(now: now, exportTime: 1)
-        guard let header = IPFIXMessage.Header(state.message) else { return (0, false, 0) }
+        guard let header = IPFIXMessage.Header(state.messages) else { return (0, false, 0) }
         let templates = state.messageHasTemplates
-        return (state.sent(state.message.count, now: now), templates, header.sequenceNumber)
+        return (state.sent(state.messages.count, now: now).records, templates, header.sequenceNumber)
     }
 
     @Test func stepsOfAFreshWriter() {
@@ -346,24 +348,60 @@ struct IPFIXExportStateTests {
         let second = Self.sendWhole(&state, now: 100 * Self.s)
         #expect(second == (6, false, 4))  // no refresh on TCP
         _ = state.prepareMessage(now: 0, exportTime: 1)
-        let half = state.message.count / 2
+        let half = state.messages.count / 2
         let completed = state.sent(half, now: 0)
-        #expect(completed == 0)
+        #expect(completed == IPFIXExportState.Completion())
         #expect(state.next(now: 0, drainDeadline: nil) == .send(from: half))
         #expect(state.next(now: 0, drainDeadline: 0) == .send(from: half))  // the grace
         #expect(state.next(now: IPFIXExportState.midMessageGrace, drainDeadline: 0) == .stop(midMessage: true))
         let lost = state.sendFailed(errno: EPIPE, now: 5)
         #expect(lost == .connectionLost(midMessage: true))
-        #expect(state.remaining == 20 && state.message.isEmpty)
+        #expect(state.remaining == 20 && state.messages.isEmpty)
         #expect(state.next(now: 5, drainDeadline: nil) == .connect)
         let reconnected = state.connected(now: 6)
         #expect(reconnected)
         // Templates first again, sequence from 0, the same records from the first not yet sent.
         _ = state.prepareMessage(now: 6, exportTime: 1)
-        let header = try #require(IPFIXMessage.Header(state.message))
+        let header = try #require(IPFIXMessage.Header(state.messages))
         #expect(header.sequenceNumber == 0 && state.messageHasTemplates && state.messageRecords == 4)
-        let firstRecord = IPFIXEncodingTests.sets(state.message)[1].body.prefix(12)
+        let firstRecord = IPFIXEncodingTests.sets(state.messages)[1].body.prefix(12)
         #expect(firstRecord.suffix(4).elementsEqual([0x9C, 0x40 + 10, 0x01, 0xBB]))  // port 40010
+    }
+
+    /// The headers of the packed messages not yet sent: (sequence number, has templates).
+    static func packedHeaders(_ state: IPFIXExportState) -> [(UInt32, Bool)] {
+        var start = state.unsentEnds.startIndex == 0 ? 0 : state.messageEnds[state.unsentEnds.startIndex - 1]
+        return state.unsentEnds.map { end in
+            defer { start = end }
+            let message = Array(state.messages[start..<end])
+            let header = IPFIXMessage.Header(message)!
+            return (header.sequenceNumber, IPFIXEncodingTests.sets(message).contains { $0.id == 2 })
+        }
+    }
+
+    @Test func udpPacksSeveralMessagesForOneSendNumberedAsIfEachWentOut() {
+        var state = Self.state(.udp, refreshMessages: 3, messagesPerSend: 4)
+        _ = state.connected(now: 0)
+        state.took(Self.records(60))
+        _ = state.prepareMessage(now: 0, exportTime: 1)
+        // 4 records beside the templates, else 6; templates again after 3 messages.
+        #expect(Self.packedHeaders(state).map(\.0) == [0, 4, 10, 16])
+        #expect(Self.packedHeaders(state).map(\.1) == [true, false, false, true])
+        // Two of the four go out (a sendmmsg that stopped early): the other two stay packed.
+        let twoEnd = state.messageEnds[1]
+        #expect(state.sent(twoEnd, now: 0) == .init(records: 10, messages: 2, templates: 1))
+        #expect(state.unsentEnds.count == 2 && state.next(now: 0, drainDeadline: nil) == .send(from: twoEnd))
+        _ = state.prepareMessage(now: 0, exportTime: 1)  // nothing new while some are packed
+        #expect(Self.packedHeaders(state).map(\.0) == [10, 16])
+        // The third is dropped: the fourth, numbered as if it went out, is packed again.
+        #expect(state.sendFailed(errno: ENETUNREACH, now: 0) == .dropMessage(records: 6))
+        #expect(state.messages.isEmpty && state.remaining == 44)
+        _ = state.prepareMessage(now: 0, exportTime: 1)
+        // Templates every 3 messages that went out (the lost one does not count): the second.
+        #expect(Self.packedHeaders(state).map(\.0) == [10, 16, 20, 26])
+        #expect(Self.packedHeaders(state).map(\.1) == [false, true, false, false])
+        #expect(state.sent(state.messages.count, now: 0) == .init(records: 22, messages: 4, templates: 1))
+        #expect(state.messages.isEmpty && state.sequenceNumber == 32 && state.remaining == 22)
     }
 
     @Test func udpRefusedIsRetriedOnceThenTheMessageIsDropped() {

@@ -1,3 +1,5 @@
+import CDatagrams
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,7 +19,9 @@ import Glibc
 /// 4. A message is packed from the records in hand just before it is sent: as many as fit
 ///    `maximumMessageBytes`, after the template set when the templates are due. They are due on
 ///    a new socket, and on UDP again after `templateRefresh` or `templateRefreshMessages`
-///    messages without them.
+///    messages without them. On UDP up to `messagesPerSend` messages are packed at once, each
+///    numbered as if the ones before it went out, for one `sendmmsg`; what did not go out is
+///    packed again (after a dropped message its followers' numbers would be wrong).
 /// 5. The sequence number counts the data records sent before the message in this transport
 ///    session: it starts at 0, grows when a message has gone out whole, and on TCP starts again
 ///    at 0 on each new connection (a new TCP connection is a new transport session).
@@ -35,7 +39,7 @@ struct IPFIXExportState {
         /// Backing off: nothing to do before this time.
         case wait(until: Int64)
         case connect
-        /// Send the message (`prepareMessage` first) from this offset.
+        /// Send the messages (`prepareMessage` first) from this offset.
         case send(from: Int)
     }
 
@@ -58,6 +62,7 @@ struct IPFIXExportState {
     let transport: IPFIXDestination.Transport
     let observationDomain: UInt32
     let maximumMessageBytes: Int
+    let messagesPerSend: Int
     let templateRefresh: Int64
     let templateRefreshMessages: Int
     let initialBackoff: Int64
@@ -65,15 +70,26 @@ struct IPFIXExportState {
 
     /// The records in hand (queue entries); `batch.first` counts up as messages go out.
     var batch = KronosLines()
-    /// The message being sent; empty until `prepareMessage` packs one.
-    private(set) var message: [UInt8] = []
-    /// Records in `message`, and whether it carries the template set.
-    private(set) var messageRecords = 0
-    private(set) var messageHasTemplates = false
-    /// Bytes of `message` written (TCP can write part of it).
+    /// The messages being sent, back to back; empty until `prepareMessage` packs them.
+    private(set) var messages: [UInt8] = []
+    /// Where each packed message ends in `messages`, its records, whether it carries the
+    /// template set; `current` indexes the first not yet sent whole.
+    private(set) var messageEnds: [Int] = []
+    private var messageRecordCounts: [Int] = []
+    private var messageTemplates: [Bool] = []
+    private var current = 0
+    /// Bytes of `messages` written (TCP can write part of one).
     private(set) var written = 0
-    /// UDP: the message has been retried after ECONNREFUSED.
+    /// UDP: the current message has been retried after ECONNREFUSED.
     private(set) var retried = false
+
+    /// What `sent` completed.
+    struct Completion: Equatable {
+        var records = 0
+        var messages = 0
+        /// Messages among them that carried the template set.
+        var templates = 0
+    }
     private(set) var sequenceNumber: UInt32 = 0
     private(set) var isConnected = false
     /// Successful connects so far.
@@ -84,11 +100,14 @@ struct IPFIXExportState {
     private var templatesSentAt: Int64?
     private var messagesSinceTemplates = 0
 
-    /// `maximumMessageBytes` overrides the configuration's (tests: small TCP messages).
-    init(configuration: IPFIXSinkConfiguration, maximumMessageBytes: Int? = nil) {
+    /// `maximumMessageBytes` overrides the configuration's (tests: small TCP messages);
+    /// `messagesPerSend` is 1 on TCP, else at most `DPS_DATAGRAMS_MAX`.
+    init(configuration: IPFIXSinkConfiguration, maximumMessageBytes: Int? = nil, messagesPerSend: Int? = nil) {
         transport = configuration.destination.transport
         observationDomain = configuration.observationDomain
         self.maximumMessageBytes = maximumMessageBytes ?? configuration.maximumMessageBytes
+        self.messagesPerSend =
+            transport == .tcp ? 1 : max(1, min(messagesPerSend ?? Int(DPS_DATAGRAMS_MAX), Int(DPS_DATAGRAMS_MAX)))
         templateRefresh = Int64(max(0, min(configuration.templateRefreshSeconds, 1e9)) * 1e9)
         templateRefreshMessages = configuration.effectiveTemplateRefreshMessages
         initialBackoff = Int64(configuration.initialBackoff * 1e9)
@@ -98,7 +117,15 @@ struct IPFIXExportState {
 
     /// Records in hand not yet sent (those of the message included).
     var remaining: Int { batch.count }
-    var isMidMessage: Bool { written > 0 && written < message.count }
+    /// Part of a message written (TCP).
+    var isMidMessage: Bool {
+        current < messageEnds.count && written > (current == 0 ? 0 : messageEnds[current - 1])
+    }
+    /// The records of the first message not yet sent, and whether it carries the templates.
+    var messageRecords: Int { current < messageEnds.count ? messageRecordCounts[current] : 0 }
+    var messageHasTemplates: Bool { current < messageEnds.count && messageTemplates[current] }
+    /// The ends of the messages not yet sent whole.
+    var unsentEnds: ArraySlice<Int> { messageEnds[current...] }
 
     /// The next step at `now`; `drainDeadline` is set once shutdown has started.
     func next(now: Int64, drainDeadline: Int64?) -> Step {
@@ -113,23 +140,46 @@ struct IPFIXExportState {
 
     /// Whether the next message carries the template set.
     func templatesDue(now: Int64) -> Bool {
-        guard let sentAt = templatesSentAt else { return true }
-        guard transport == .udp else { return false }
-        return now - sentAt >= templateRefresh || messagesSinceTemplates >= templateRefreshMessages
+        templatesDue(now: now, sentAt: templatesSentAt, messagesSince: messagesSinceTemplates)
     }
 
-    /// Packs the next message from the records in hand, unless one is already packed. Returns
-    /// true when it packed one whose single record made it larger than `maximumMessageBytes`.
-    mutating func prepareMessage(now: Int64, exportTime: UInt32) -> Bool {
-        guard message.isEmpty, remaining > 0 else { return false }
-        let templates = templatesDue(now: now)
-        messageRecords = IPFIXMessage.pack(
-            batch, from: batch.first, into: &message, sequenceNumber: sequenceNumber, exportTime: exportTime,
-            observationDomain: observationDomain, templates: templates, maximumBytes: maximumMessageBytes)
-        messageHasTemplates = templates
+    private func templatesDue(now: Int64, sentAt: Int64?, messagesSince: Int) -> Bool {
+        guard let sentAt else { return true }
+        guard transport == .udp else { return false }
+        return now - sentAt >= templateRefresh || messagesSince >= templateRefreshMessages
+    }
+
+    /// Packs the next messages (up to `messagesPerSend`) from the records in hand, unless some
+    /// are still packed. Returns how many it packed whose single record made them larger than
+    /// `maximumMessageBytes`.
+    mutating func prepareMessage(now: Int64, exportTime: UInt32) -> Int {
+        guard messageEnds.isEmpty, remaining > 0 else { return 0 }
+        var first = batch.first
+        var sequence = sequenceNumber
+        var sentAt = templatesSentAt
+        var since = messagesSinceTemplates
+        var oversize = 0
+        while first < batch.ends.count && messageEnds.count < messagesPerSend {
+            let templates = templatesDue(now: now, sentAt: sentAt, messagesSince: since)
+            let start = messages.count
+            let taken = IPFIXMessage.pack(
+                batch, from: first, into: &messages, sequenceNumber: sequence, exportTime: exportTime,
+                observationDomain: observationDomain, templates: templates, maximumBytes: maximumMessageBytes)
+            if messages.count - start > maximumMessageBytes { oversize += 1 }
+            messageEnds.append(messages.count)
+            messageRecordCounts.append(taken)
+            messageTemplates.append(templates)
+            first += taken
+            sequence &+= UInt32(truncatingIfNeeded: taken)
+            if templates {
+                sentAt = now
+                since = 0
+            }
+            since += 1
+        }
         written = 0
         retried = false
-        return message.count > maximumMessageBytes
+        return oversize
     }
 
     /// A new batch in hand (the previous one has been given back to the queue).
@@ -174,10 +224,10 @@ struct IPFIXExportState {
             }
             let records = messageRecords
             batch.first += records
-            discardMessage()
+            discardMessage()  // the rest are numbered as if this one went out: packed again
             return .dropMessage(records: records)
         case .tcp:
-            let midMessage = written > 0
+            let midMessage = isMidMessage
             isConnected = false
             nextAttempt = now
             discardMessage()
@@ -192,20 +242,27 @@ struct IPFIXExportState {
         discardMessage()
     }
 
-    /// `count` bytes went out. Returns the records of the message when that completed it.
-    mutating func sent(_ count: Int, now: Int64) -> Int {
+    /// `count` bytes went out: what that completed.
+    mutating func sent(_ count: Int, now: Int64) -> Completion {
         written += count
-        guard written >= message.count else { return 0 }
-        let records = messageRecords
-        sequenceNumber &+= UInt32(truncatingIfNeeded: records)
-        if messageHasTemplates {
-            templatesSentAt = now
-            messagesSinceTemplates = 0
+        var done = Completion()
+        while current < messageEnds.count && written >= messageEnds[current] {
+            let records = messageRecordCounts[current]
+            sequenceNumber &+= UInt32(truncatingIfNeeded: records)
+            if messageTemplates[current] {
+                templatesSentAt = now
+                messagesSinceTemplates = 0
+                done.templates += 1
+            }
+            messagesSinceTemplates += 1
+            batch.first += records
+            done.records += records
+            done.messages += 1
+            current += 1
+            retried = false
         }
-        messagesSinceTemplates += 1
-        batch.first += records
-        discardMessage()
-        return records
+        if current == messageEnds.count { discardMessage() }
+        return done
     }
 
     /// How long to wait for room in a full socket: at most 100 ms, less near the drain deadline.
@@ -214,9 +271,11 @@ struct IPFIXExportState {
     }
 
     private mutating func discardMessage() {
-        message.removeAll(keepingCapacity: true)
-        messageRecords = 0
-        messageHasTemplates = false
+        messages.removeAll(keepingCapacity: true)
+        messageEnds.removeAll(keepingCapacity: true)
+        messageRecordCounts.removeAll(keepingCapacity: true)
+        messageTemplates.removeAll(keepingCapacity: true)
+        current = 0
         written = 0
         retried = false
     }

@@ -1,3 +1,4 @@
+import CDatagrams
 import Foundation
 import Logging
 import SensorCore
@@ -182,22 +183,17 @@ public final class IPFIXSink: FrameSink, @unchecked Sendable {
             case .connect:
                 connect(&state, &fd, &outage, now: now)
             case .send:
-                if state.prepareMessage(now: now, exportTime: UInt32(truncatingIfNeeded: time(nil))) {
-                    bump { $0.oversizeMessages += 1 }
-                }
-                let offset = state.written
-                let n = state.message.withUnsafeBytes { raw in
-                    send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
-                }
+                let oversize = state.prepareMessage(now: now, exportTime: UInt32(truncatingIfNeeded: time(nil)))
+                if oversize > 0 { bump { $0.oversizeMessages += UInt64(oversize) } }
+                let n = send(fd, state)
                 if n >= 0 {
-                    let templates = state.messageHasTemplates
-                    let records = state.sent(n, now: KronosSocket.now())
-                    if state.message.isEmpty {  // the message went out whole
+                    let done = state.sent(n, now: KronosSocket.now())
+                    if done.messages > 0 {
                         bump {
-                            $0.recordsSent += UInt64(records)
-                            $0.inFlight -= UInt64(records)
-                            $0.messagesSent += 1
-                            if templates { $0.templatesSent += 1 }
+                            $0.recordsSent += UInt64(done.records)
+                            $0.inFlight -= UInt64(done.records)
+                            $0.messagesSent += UInt64(done.messages)
+                            $0.templatesSent += UInt64(done.templates)
                         }
                         outage.sendSucceeded(logger, configuration.destination, now: now)
                     }
@@ -244,6 +240,24 @@ public final class IPFIXSink: FrameSink, @unchecked Sendable {
         finished = true
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// Sends the packed messages from `state.written`: the rest of a TCP message, or the UDP
+    /// messages in one `sendmmsg`. Returns the bytes that went out, or -1 with `errno`.
+    private func send(_ fd: Int32, _ state: IPFIXExportState) -> Int {
+        let flags = Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)
+        return state.messages.withUnsafeBytes { raw in
+            guard configuration.destination.transport == .udp else {
+                return Glibc.send(fd, raw.baseAddress! + state.written, raw.count - state.written, flags)
+            }
+            let ends = state.unsentEnds
+            let count = ends.withUnsafeBufferPointer { ends in
+                dps_send_datagrams(
+                    fd, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), state.written, ends.baseAddress,
+                    UInt32(ends.count), flags)
+            }
+            return count <= 0 ? Int(count) : ends[ends.startIndex + Int(count) - 1] - state.written
+        }
     }
 
     /// Waits for records and takes the oldest queue buffer whole, giving back the emptied one;
