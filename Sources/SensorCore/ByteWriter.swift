@@ -30,10 +30,15 @@ package struct ByteWriter {
         cursor += 4
     }
 
-    /// An integer in network order (big-endian).
+    /// Integers in network order (big-endian). One per width, not generic: called from other
+    /// modules, a generic would not be specialized there.
+    package mutating func writeBigEndian(_ value: UInt16) { store(value.bigEndian) }
+    package mutating func writeBigEndian(_ value: UInt32) { store(value.bigEndian) }
+    package mutating func writeBigEndian(_ value: UInt64) { store(value.bigEndian) }
+
     @inline(__always)
-    package mutating func writeBigEndian<T: FixedWidthInteger>(_ value: T) {
-        UnsafeMutableRawPointer(cursor).storeBytes(of: value.bigEndian, as: T.self)
+    private mutating func store<T: FixedWidthInteger>(_ value: T) {
+        UnsafeMutableRawPointer(cursor).storeBytes(of: value, as: T.self)
         cursor += MemoryLayout<T>.size
     }
 

@@ -16,25 +16,32 @@ public enum UnmatchedPolicy: Equatable, Sendable {
 
 /// Labels each frame with a `Labeler` and forwards it to another sink (a `LineWriter`); counts
 /// frames per label, unmatched frames and input errors (reported by the sources through
-/// `countError()`).
+/// `countError()`). Every frame also goes, before labeling, to `unlabeled` when there is one:
+/// IPFIX collectors, which carry no label and want every flow, the unmatched ones too. With no
+/// `next`, frames are only passed on there, not labeled.
 public final class LabelingSink: FrameSink {
     public let labeler: Labeler
     public let unmatched: UnmatchedPolicy
-    private let next: FrameSink
+    private let next: FrameSink?
+    private let unlabeled: FrameSink?
 
     /// Frames labeled by each rule, by rule index.
     private var perRule: [UInt64]
     public private(set) var unmatchedFrames: UInt64 = 0
     public private(set) var errors: UInt64 = 0
 
-    public init(labeler: Labeler, unmatched: UnmatchedPolicy = .skip, next: FrameSink) {
+    public init(labeler: Labeler, unmatched: UnmatchedPolicy = .skip, next: FrameSink?, unlabeled: FrameSink? = nil) {
+        precondition(next != nil || unlabeled != nil, "LabelingSink: no sink to write to")
         self.labeler = labeler
         self.unmatched = unmatched
         self.next = next
+        self.unlabeled = unlabeled
         perRule = Array(repeating: 0, count: labeler.rules.rules.count)
     }
 
     public func write(_ frame: FlowFrame) {
+        unlabeled?.write(frame)
+        guard let next else { return }
         var frame = frame
         if let rule = labeler.decide(frame) {
             perRule[rule] += 1
@@ -49,17 +56,26 @@ public final class LabelingSink: FrameSink {
         next.write(frame)
     }
 
-    public func flush() { next.flush() }
-
-    public func finish(timeout: Double) { next.finish(timeout: timeout) }
-
-    public var statistics: [(key: String, value: UInt64)] {
-        [("label_unmatched", unmatchedFrames), ("label_errors", errors)] + next.statistics
+    public func flush() {
+        next?.flush()
+        unlabeled?.flush()
     }
 
-    public var framesWritten: UInt64 { next.framesWritten }
+    /// Finishes both; `timeout` applies to each (the file writer takes none).
+    public func finish(timeout: Double) {
+        next?.finish(timeout: timeout)
+        unlabeled?.finish(timeout: timeout)
+    }
 
-    public var isClosed: Bool { next.isClosed }
+    public var statistics: [(key: String, value: UInt64)] {
+        [("label_unmatched", unmatchedFrames), ("label_errors", errors)] + (next?.statistics ?? [])
+            + (unlabeled?.statistics ?? [])
+    }
+
+    /// Frames the labeled output took; without one, frames the unlabeled one took.
+    public var framesWritten: UInt64 { (next ?? unlabeled!).framesWritten }
+
+    public var isClosed: Bool { (next ?? unlabeled!).isClosed }
 
     /// Counts one input error (a bad NDJSON line, a damaged capture).
     public func countError() { errors += 1 }
@@ -87,6 +103,7 @@ public final class LabelingSink: FrameSink {
 
     /// `labels: benign=743 bittorrent=113 ... unmatched=0 (skipped) errors=0 written=1000`.
     public var summary: String {
+        guard next != nil else { return "labels: none (no --out) errors=\(errors) written=\(framesWritten)" }
         let labels = framesPerLabel.map { "\($0.label)=\($0.frames)" }.joined(separator: " ")
         let policy: String
         switch unmatched {

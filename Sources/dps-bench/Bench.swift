@@ -11,11 +11,12 @@ struct Bench: ParsableCommand {
             Measures: datapath (live veth, needs root: sender rate, completeness, daemon CPU), \
             pipeline (decode → flow table → encoder), offline (dps label --pcap on a capture it \
             builds), memory (1M flows, the --max-flows bound), kronos (KronosSink to a Unix \
-            socket, unsigned and HMAC), ipfix (IPFIXSink over UDP to a local socket). Each \
+            socket, unsigned and HMAC), ipfix (IPFIXSink over UDP to a local socket), backfill \
+            (dps label --pcap --ipfix vs softflowd -r into nfcapd). Each \
             comparison runs its baseline in the same run.
             """)
 
-    static let allMeasures = ["pipeline", "offline", "memory", "kronos", "ipfix", "datapath"]
+    static let allMeasures = ["pipeline", "offline", "memory", "kronos", "ipfix", "backfill", "datapath"]
 
     @Option(help: "The dps binary for the datapath measure (default: next to dps-bench).")
     var dps: String?
@@ -93,6 +94,11 @@ struct Bench: ParsableCommand {
         }
         attempt("ipfix") {
             try IPFIXBench.measure(frames: tiny ? 20_000 : 1_000_000, rounds: tiny ? 1 : 3, into: report)
+        }
+        attempt("backfill") {
+            try BackfillBench.measure(
+                dps: dpsPath, pcaps: pcapDirectory, packets: tiny ? 20_000 : 1_000_000, rounds: tiny ? 1 : 3,
+                into: report)
         }
         // Last: the kernel tears deleted namespaces down in the background, after this returns;
         // the CPU measures should not share the machine with that.

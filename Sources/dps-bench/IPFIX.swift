@@ -59,23 +59,14 @@ enum IPFIXBench {
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
         var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw BenchError("bind: \(String(cString: strerror(errno)))") }
+        let port = try bindLoopback(fd)
         let reader = Reader(fd: fd)
         let thread = Thread { reader.run() }
         thread.start()
         var logger = Logger(label: "dps-bench")
         logger.logLevel = .error
         var configuration = IPFIXSinkConfiguration(
-            destination: IPFIXDestination(transport: .udp, host: "127.0.0.1", port: UInt16(bigEndian: address.sin_port)))
+            destination: IPFIXDestination(transport: .udp, host: "127.0.0.1", port: port))
         configuration.lossless = true
         let sink = IPFIXSink(configuration: configuration, logger: logger)
         let frames = KronosBench.sampleFrames()
@@ -91,6 +82,21 @@ enum IPFIXBench {
         return Result(
             records: counters.recordsSent, messagesSent: counters.messagesSent, messagesRead: reader.messages,
             seconds: seconds)
+    }
+
+    /// Binds `fd` to a free port on 127.0.0.1; returns the port.
+    static func bindLoopback(_ fd: Int32) throws -> UInt16 {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw BenchError("bind: \(String(cString: strerror(errno)))") }
+        return UInt16(bigEndian: address.sin_port)
     }
 
     static func measure(frames: Int, rounds: Int, into report: Report) throws {

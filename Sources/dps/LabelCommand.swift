@@ -40,7 +40,10 @@ struct LabelCommand: AsyncParsableCommand {
         help: ArgumentHelp("NDJSON FlowFrame files to relabel (- for stdin).", valueName: "FILE"))
     var ndjsonFiles: [String] = []
 
-    @Option(help: ArgumentHelp("Where to write the labeled frames: a file, or - for stdout.", valueName: "FILE"))
+    @Option(
+        help: ArgumentHelp(
+            "Where to write the labeled frames: a file, or - for stdout (with --ipfix it may be left out: then frames are only exported).",
+            valueName: "FILE"))
     var out: String?
 
     @Option(help: "With --interface: seconds to capture (default: until SIGINT/SIGTERM).")
@@ -77,7 +80,9 @@ struct LabelCommand: AsyncParsableCommand {
         guard sources == 1 else {
             throw ValidationError("give exactly one source: --interface, --pcap or --ndjson")
         }
-        guard out != nil else { throw ValidationError("give --out FILE (or --out - for stdout)") }
+        guard out != nil || !flow.ipfix.isEmpty else {
+            throw ValidationError("give --out FILE (or --out - for stdout), or --ipfix URL to only export")
+        }
         if let duration {
             guard !interfaces.isEmpty else { throw ValidationError("--duration goes with --interface") }
             try Seconds.validate(duration, "--duration")
@@ -114,25 +119,26 @@ struct LabelCommand: AsyncParsableCommand {
             return
         }
 
-        let writer: LineWriter
+        var writer: LineWriter?
         let encoder = FrameEncoder(extended: options.extended)
         if out == "-" {
             writer = LineWriter(fd: STDOUT_FILENO, encoder: encoder, logger: logger)
-        } else {
+        } else if let out {
             do {
-                writer = try LineWriter(path: out!, encoder: encoder, logger: logger)
+                writer = try LineWriter(path: out, encoder: encoder, logger: logger)
             } catch {
                 Stderr.line("dps: error: \(error)")
                 throw ExitCode.failure
             }
         }
-        // IPFIX collectors beside the file: lossless when reading files (back-pressure, as for
-        // pcap input), dropping the oldest when capturing live.
-        let output = FrameOutput.alongside(
-            writer, FrameOutput.ipfixSinks(for: options, lossless: interfaces.isEmpty, logger: logger))
+        // IPFIX collectors get every frame, unlabeled (IPFIX carries no label) and the unmatched
+        // ones too: lossless when reading files (back-pressure, as for pcap input), dropping the
+        // oldest when capturing live.
+        let collectors = FrameOutput.ipfixSinks(for: options, lossless: interfaces.isEmpty, logger: logger)
         let sink = LabelingSink(
             labeler: Labeler(rules: ruleSet, maxPendingFlows: 2 * options.maxFlows),
-            unmatched: UnmatchedPolicy(argument: unmatched), next: output)
+            unmatched: UnmatchedPolicy(argument: unmatched), next: writer,
+            unlabeled: collectors.count > 1 ? FanOutSink(collectors) : collectors.first)
 
         var failed = false
         if !ndjsonFiles.isEmpty {
@@ -145,7 +151,7 @@ struct LabelCommand: AsyncParsableCommand {
         // IPFIX collectors get up to drain_timeout seconds for what is still queued.
         sink.finish(timeout: options.drainTimeout)
         Stderr.line("dps: \(sink.summary)")
-        if writer.framesFailed > 0 {
+        if let writer, writer.framesFailed > 0 {
             Stderr.line("dps: error: \(writer.framesFailed) frames could not be written")
             failed = true
         }

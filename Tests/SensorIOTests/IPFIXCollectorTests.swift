@@ -305,4 +305,22 @@ struct IPFIXDatagramTests {
         #expect(collector.log.contains("Sequence Errors: 0,"), "\(collector.log)")
         #expect(run.err.contains("exporting IPFIX"), "\(run.err)")
     }
+
+    /// Without `--out` the command only exports, and a collector gets every frame: those no rule
+    /// matches too (`--unmatched skip` is about the training file, not the collector).
+    @Test func dpsLabelWithoutOutExportsEveryFrame() throws {
+        let capture = SharedCaptures.path("gnutella.pcap")
+        let all = try sh([TestPaths.dps, "label", "--pcap", capture, "--out", "-", "--unmatched", "other"], timeout: 120)
+        let labeled = try sh([TestPaths.dps, "label", "--pcap", capture, "--out", "-"], timeout: 120)
+        let frames = all.out.split(separator: "\n").count
+        #expect(all.status == 0 && labeled.status == 0 && labeled.out.split(separator: "\n").count < frames)
+        let collector = try Nfcapd().start()
+        let run = try sh(
+            [TestPaths.dps, "label", "--pcap", capture, "--ipfix", "udp://127.0.0.1:\(collector.port)"], timeout: 120)
+        #expect(run.status == 0, "\(run.err)")
+        #expect(run.out.isEmpty && run.err.contains("labels: none (no --out) errors=0 written=\(frames)"), "\(run.err)")
+        #expect(try collector.flows().count == frames)
+        let neither = try sh([TestPaths.dps, "label", "--pcap", capture])
+        #expect(neither.status != 0 && neither.err.contains("give --out FILE (or --out - for stdout), or --ipfix URL"))
+    }
 }

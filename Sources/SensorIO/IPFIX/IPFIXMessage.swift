@@ -109,7 +109,7 @@ public enum IPFIXMessage {
                     w.writeBigEndian(frame.sourcePort)
                     w.writeBigEndian(frame.destinationPort)
                     w.write(frame.protocolNumber)
-                    w.writeBigEndian(UInt16(frame.tcpFlags.rawValue))
+                    w.write(frame.tcpFlags.rawValue)
                     w.writeBigEndian(UInt64(max(0, frame.firstSeen) / 1000))
                     w.writeBigEndian(UInt64(max(0, frame.lastSeen) / 1000))
                     w.write(IPFIXTemplate.flowEndReason(frame.endReason))

@@ -49,8 +49,10 @@ public enum IPFIXElement {
 /// A record is a biflow (RFC 5103) with the initiator as source:
 /// - `source…Address`, `sourceTransportPort`: the initiator (`FlowFrame.source`); `destination…`:
 ///   the responder.
-/// - `protocolIdentifier`: `FlowFrame.protocolNumber`; `tcpControlBits` (2 bytes, RFC 7125): the
-///   flags seen in either direction.
+/// - `protocolIdentifier`: `FlowFrame.protocolNumber`; `tcpControlBits`: the flags seen in
+///   either direction, in 1 byte (RFC 7011 §6.2's reduced-size encoding of RFC 7125's 2: `dps`
+///   keeps the 8 flags FIN…CWR, no NS), which pmacct's nfacctd needs: it reads the flags only
+///   from a 1-byte field (1.7.7 showed 0 for every flow with 2).
 /// - `flowStartMilliseconds` / `flowEndMilliseconds`: `firstSeen` / `lastSeen`, truncated to ms.
 /// - `flowEndReason`: idle 1, active 2, fin and rst 3 (end of flow detected), shutdown 4 (forced
 ///   end), evicted 5 (lack of resources).
@@ -92,7 +94,7 @@ public enum IPFIXTemplate: UInt8, CaseIterable, Sendable {
             IPFIXField(E.sourceTransportPort, length: 2),
             IPFIXField(E.destinationTransportPort, length: 2),
             IPFIXField(E.protocolIdentifier, length: 1),
-            IPFIXField(E.tcpControlBits, length: 2),
+            IPFIXField(E.tcpControlBits, length: 1),
             IPFIXField(E.flowStartMilliseconds, length: 8),
             IPFIXField(E.flowEndMilliseconds, length: 8),
             IPFIXField(E.flowEndReason, length: 1),
