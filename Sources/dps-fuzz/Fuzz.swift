@@ -75,8 +75,9 @@ private func fuzzPacket(_ input: UnsafeRawBufferPointer) {
     }
 }
 
-/// libpcap reads a path: each input is written over one temporary file of this process.
-private let pcapPath = "/tmp/dps-fuzz-\(getpid()).pcap"
+/// libpcap reads a path: each input is written over one temporary file of this process, in
+/// `$TMPDIR` (Tests/Fuzz/run.sh gives a folder it removes afterwards).
+private let pcapPath = (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp") + "/dps-fuzz-\(getpid()).pcap"
 
 private func fuzzPcap(_ input: UnsafeRawBufferPointer) {
     let fd = open(pcapPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)

@@ -24,10 +24,13 @@ fuzz="$(DPS_FUZZ=1 swift build --scratch-path "$scratch" --show-bin-path)/dps-fu
 
 python3 Tests/Fuzz/seeds.py "$scratch/corpus" "$shared" "${targets[@]}"
 mkdir -p "$scratch/findings"
+# The pcap target writes each input to a file: in a folder of this run's, removed at the end.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
 for target in "${targets[@]}"; do
     log="$scratch/findings/$target.log"
-    if DPS_FUZZ_TARGET=$target "$fuzz" "$scratch/corpus/$target" -max_total_time="$seconds" -timeout=5 \
+    if TMPDIR=$tmp DPS_FUZZ_TARGET=$target "$fuzz" "$scratch/corpus/$target" -max_total_time="$seconds" -timeout=5 \
         -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$scratch/findings/$target-" \
         >"$log" 2>&1; then
         runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
