@@ -39,7 +39,9 @@ public final class DaemonMetrics: Sendable {
             "dps_packets_total", help: "Packets read from the kernel's ring buffer into the flow table.")
         trailing = r.counter(
             "dps_trailing_packets_total",
-            help: "Packets of TCP connections whose frame was already out (final ACKs): absorbed, in no frame.")
+            help:
+                "Packets without payload or RST of TCP connections whose frame was already out (final ACKs, bare FINs): absorbed, in no frame."
+        )
         flows = r.counter("dps_flows_total", help: "Flows started.")
         ringBufferDrops = r.counter(
             "dps_ringbuf_drops_total",
