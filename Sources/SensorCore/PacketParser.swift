@@ -7,7 +7,7 @@ import CSensorABI
 ///
 /// - Link layer: Ethernet (with up to two 802.1Q/802.1ad tags), Linux cooked capture (SLL, SLL2),
 ///   raw IP and BSD loopback. Anything but IPv4/IPv6 is `.notIP`.
-/// - IPv4: options skipped; `tot_len` trims link padding (0 means "the rest of the frame"). A
+/// - IPv4: options skipped; `tot_len` trims link padding (0 means "the rest of the packet"). A
 ///   non-first fragment (offset != 0) has no L4 header: ports 0, flags 0, the whole rest of the
 ///   datagram is payload, `isFragment` set. A first fragment is parsed like a whole datagram.
 /// - IPv6: up to 6 extension headers (hop-by-hop, routing, destination options, AH, fragment) are
@@ -16,15 +16,19 @@ import CSensorABI
 ///   ports 0 and the whole L4 part is payload. A TCP/UDP header that does not fit in the datagram
 ///   is "truncated": ports 0, flags 0, payload 0.
 /// - An IP header that is cut short or invalid (wrong version, IHL < 5, tot_len < IHL) is
-///   `.malformed`: the BPF program makes no record for it either.
+///   `.malformed`: the BPF program makes no record for it either. So is an IP length (IPv4
+///   `tot_len`, IPv6 40 + `payload_len`) that reaches beyond the packet: the datagram cannot be
+///   longer than the packet that carried it, so the header is corrupt (the kernel's `ip_rcv`
+///   drops such packets too).
 ///
 /// Lengths. The BPF program measures the packet by `skb->len`; here that is `originalLength`, the
 /// length the packet had on the wire (a pcap record's `len`), while the bytes that can be read are
 /// those of `frame` (its `caplen` bytes). So when a capture's snaplen cut a packet, `payloadLength`
 /// is still the full L4 payload length from the IP header, and the snapshot holds only the payload
-/// bytes that were captured (up to 128). A header that lies beyond the captured bytes is treated as
-/// the BPF program treats a header beyond the packet's end: an IP header -> `.malformed`, a TCP/UDP
-/// header -> truncated (ports 0).
+/// bytes that were captured (up to 128); an IP length beyond `originalLength` is malformed, as
+/// above. A header that lies beyond the captured bytes is treated as the BPF program treats a
+/// header beyond the packet's end: an IP header -> `.malformed`, a TCP/UDP header -> truncated
+/// (ports 0). The caller vouches for `originalLength` (`PcapSource` refuses impossible ones).
 public enum PacketParser {
     /// Link-layer header types (pcap LINKTYPE_/DLT_ values) the parser reads.
     public enum LinkType: Int32, Sendable, CaseIterable {
@@ -175,7 +179,7 @@ public enum PacketParser {
     }
 
     /// `parse_ipv4`: addresses and protocol into `event`; nil when the header is cut short or
-    /// invalid (malformed).
+    /// invalid, or its length reaches beyond the packet (malformed).
     @inline(__always)
     static func parseIPv4(_ reader: Bytes, at l3: Int, skbLength: Int, into event: inout PacketEvent) -> Parsed? {
         guard reader.has(l3, 20) else { return nil }
@@ -183,16 +187,19 @@ public enum PacketParser {
         let headerLength = Int(versionIHL & 0x0F) * 4
         let total = Int(reader.u16(l3 + 2))
         guard versionIHL >> 4 == 4, headerLength >= 20, total == 0 || total >= headerLength else { return nil }
+        // tot_len trims link padding; 0 (TSO, big packets) means "the rest of the packet"; beyond
+        // the packet it is corrupt.
+        guard total == 0 || l3 + total <= skbLength else { return nil }
         event.source = IPAddress(high: UInt64(reader.u32Raw(l3 + 12)), low: 0, isIPv6: false)
         event.destination = IPAddress(high: UInt64(reader.u32Raw(l3 + 16)), low: 0, isIPv6: false)
         event.transport = reader.u8(l3 + 9)
-        // tot_len trims link padding; 0 (TSO, big packets) means "the rest of the packet".
-        let ipEnd = (total != 0 && l3 + total < skbLength) ? l3 + total : skbLength
+        let ipEnd = total != 0 ? l3 + total : skbLength
         return Parsed(l4Offset: l3 + headerLength, ipEnd: ipEnd, fragment: reader.u16(l3 + 6) & 0x1FFF != 0)
     }
 
     /// `parse_ipv6`: addresses into `event`, up to `maxIPv6ExtensionHeaders` extension headers
-    /// skipped, the protocol after them into `event`; nil when a header is cut short (malformed).
+    /// skipped, the protocol after them into `event`; nil when a header is cut short or the
+    /// payload length reaches beyond the packet (malformed).
     @inline(__always)
     static func parseIPv6(_ reader: Bytes, at l3: Int, skbLength: Int, into event: inout PacketEvent) -> Parsed? {
         guard reader.has(l3, 40), reader.u8(l3) >> 4 == 6 else { return nil }
@@ -200,8 +207,9 @@ public enum PacketParser {
         event.destination = IPAddress(high: reader.u64Raw(l3 + 24), low: reader.u64Raw(l3 + 32), isIPv6: true)
         let payloadLength = Int(reader.u16(l3 + 4))
         let end = l3 + 40 + payloadLength
-        var parsed = Parsed(
-            l4Offset: l3 + 40, ipEnd: (payloadLength != 0 && end < skbLength) ? end : skbLength, fragment: false)
+        // As tot_len: 0 (jumbograms, big packets) is "the rest of the packet", beyond it corrupt.
+        guard payloadLength == 0 || end <= skbLength else { return nil }
+        var parsed = Parsed(l4Offset: l3 + 40, ipEnd: payloadLength != 0 ? end : skbLength, fragment: false)
         var next = reader.u8(l3 + 6)
         headers: for _ in 0..<maxIPv6ExtensionHeaders {
             let offset = parsed.l4Offset

@@ -28,10 +28,13 @@ public final class PcapSource {
     public private(set) var skipped: UInt64 = 0
     /// Of `skipped`: frames that are not IPv4/IPv6 (ARP, LLDP, ...).
     public private(set) var skippedNotIP: UInt64 = 0
-    /// Of `skipped`: IP packets whose IP header is invalid or cut short.
+    /// Of `skipped`: IP packets whose IP header is invalid or cut short, or whose IP length
+    /// reaches beyond the packet's original length; and records whose original length is
+    /// impossible (beyond `largestOriginalLength`), whatever they hold. Corrupt headers, all.
     public private(set) var skippedMalformed: UInt64 = 0
-    /// Delivered packets whose capture stopped inside the packet (caplen < len): their payload
-    /// length is the original one, their snapshot holds what was captured.
+    /// Delivered packets whose capture stopped inside the packet (caplen < len, the IP length
+    /// within len): their payload length is the original one, their snapshot holds what was
+    /// captured.
     public private(set) var cutBySnaplen: UInt64 = 0
     /// Delivered non-first IPv4/IPv6 fragments (ports 0).
     public private(set) var fragments: UInt64 = 0
@@ -80,7 +83,18 @@ public final class PcapSource {
         self.linkType = linkType
         self.handle = handle
         self.readBuffer = readBuffer
+        largestOriginalLength = max(Int(pcap_snapshot(handle)), Self.largestPacket)
     }
+
+    /// libpcap's largest snapshot length (`MAXIMUM_SNAPLEN`), 256 KiB: no capture tool records a
+    /// longer packet.
+    public static let largestPacket = 262_144
+
+    /// The largest original length (pcap `len`) a record of this file can have: the file's
+    /// snaplen or `largestPacket`, whichever is larger. A record that says more has a corrupt
+    /// header: counted in `skippedMalformed`, not parsed (an original length of 2^31-1 would make
+    /// a 48-byte packet's IP length look like a snaplen cut of 35 KB).
+    public let largestOriginalLength: Int
 
     /// The file's size when it is a regular file (not standard input): with `position`, how far
     /// the reading is.
@@ -100,12 +114,19 @@ public final class PcapSource {
     }
 
     /// Calls body for every IP packet in file order (timestamps: the capture's, ns since epoch).
-    /// Non-IP or unparseable frames are counted in `skipped`, not passed. At damage (truncated or
+    /// Non-IP or unparseable frames, and records with an impossible original length, are counted
+    /// in `skipped`, not passed. At damage (truncated or
     /// corrupt file) it throws an error naming the file and the packet number, after delivering
     /// every packet before it. The snapshot buffer is valid only during the call.
     public func forEachPacket(_ body: (PacketEvent, UnsafeRawBufferPointer) throws -> Void) throws {
         let linkType = linkType
+        let largestOriginalLength = largestOriginalLength
         try forEachRecord { frame, original, timestamp in
+            guard original <= largestOriginalLength else {
+                skipped += 1
+                skippedMalformed += 1
+                return
+            }
             switch PacketParser.parse(frame, originalLength: original, linkType: linkType, timestamp: timestamp) {
             case .packet(let event, let snapshot, let flags):
                 if original > frame.count { cutBySnaplen += 1 }

@@ -49,7 +49,8 @@ public final class DaemonMetrics: Sendable {
         notIP = r.counter(
             "dps_not_ip_packets_total", help: "Frames that are not IPv4 or IPv6 (ARP, LLDP...): no record.")
         malformed = r.counter(
-            "dps_malformed_packets_total", help: "IP packets whose header is cut short or invalid: no record.")
+            "dps_malformed_packets_total",
+            help: "IP packets whose header is cut short or invalid (an IP length beyond the packet included): no record.")
         framesByReason = EndReason.allCases.map { reason in
             r.counter(
                 "dps_frames_total", labels: [("reason", reason.rawValue)],

@@ -113,9 +113,21 @@ struct PacketParserTests {
         #expect(p.event.payloadLength == 3)
     }
 
-    @Test func totalLengthBeyondTheFrameIsClampedToTheFrame() throws {
-        let p = try packet(B.ethernet(B.ipv4(protocol: 17, totalLength: 1000, l4: B.udp(1, 2, payload: [1, 2, 3]))))
-        #expect(p.event.payloadLength == 3)
+    @Test func anIPLengthBeyondThePacketIsMalformed() throws {
+        // Not cut by a snaplen (captured = original): tot_len / payload_len say more than is there.
+        let udp = B.udp(1, 2, payload: [1, 2, 3])
+        #expect(parse(B.ethernet(B.ipv4(protocol: 17, totalLength: 1000, l4: udp))) == .malformed)
+        #expect(parse(B.ethernet(B.ipv4(protocol: 17, totalLength: 32, l4: udp))) == .malformed)
+        #expect(parse(B.ethernet(type: 0x86DD, B.ipv6(next: 17, payloadLength: 12, l4: udp))) == .malformed)
+        #expect(parse(B.ethernet(B.ipv4(protocol: 17, totalLength: 1000, l4: udp)), originalLength: 1013) == .malformed)
+        // Exactly the packet, or less (link padding): a packet.
+        #expect(try packet(B.ethernet(B.ipv4(protocol: 17, totalLength: 31, l4: udp))).event.payloadLength == 3)
+        #expect(try packet(B.ethernet(B.ipv4(protocol: 17, totalLength: 30, l4: udp))).event.payloadLength == 2)
+        #expect(try packet(B.ethernet(type: 0x86DD, B.ipv6(next: 17, payloadLength: 11, l4: udp))).event.payloadLength == 3)
+        // Within the original length of a packet the snaplen cut: the original payload length.
+        let cut = try packet(B.ethernet(B.ipv4(protocol: 17, totalLength: 1000, l4: udp)), originalLength: 1014)
+        #expect(cut.event.payloadLength == 1000 - 28)
+        #expect(cut.snapshot == [1, 2, 3])
     }
 
     @Test func nonFirstIPv4FragmentHasNoPorts() throws {

@@ -2,6 +2,7 @@ import Foundation
 import SensorCore
 import SensorIO
 import Testing
+import TestSupport
 
 /// An IPv4/UDP packet 198.51.100.1:5000 -> 203.0.113.2:53 with `payload`.
 private func udpPacket(_ payload: [UInt8]) -> [UInt8] {
@@ -169,6 +170,45 @@ struct PcapSourceTests {
         #expect(packets.first?.event.payloadLength == 1000)
         #expect(packets.first?.snapshot == Array(payload.prefix(40)))
         #expect(source.cutBySnaplen == 1)
+    }
+
+    @Test func impossibleLengthsAreMalformedAndASnaplenCutIsNot() throws {
+        let directory = try PcapTempDirectory()
+        // 48 bytes whose IPv4 tot_len says 35,205 (a 35,177-byte UDP payload).
+        var short = ethernetHeader + udpPacket(Array("abcdef".utf8))
+        short[16...17] = [0x89, 0x85]
+        #expect(short.count == 48)
+        var tooLong = ethernetHeader + udpPacket(Array("tot_len says 10 more".utf8))
+        tooLong[17] &+= 10
+        let payload = (0..<1000).map { UInt8(truncatingIfNeeded: $0) }
+        let cut = ethernetHeader + udpPacket(payload)
+        var writer = PcapWriter(linkType: 1)
+        writer.add(short, seconds: 1, fraction: 0, originalLength: 0x7FFF_FFFF)  // impossible original length
+        writer.add(tooLong, seconds: 2, fraction: 0)  // captured = original, the IP length beyond both
+        writer.add(Array(cut.prefix(14 + 28 + 40)), seconds: 3, fraction: 0, originalLength: cut.count)  // snaplen cut
+        writer.add(short, seconds: 4, fraction: 0, originalLength: 262_145)  // one byte beyond the largest
+        writer.add(ethernetHeader + udpPacket([7]), seconds: 5, fraction: 0, originalLength: 262_144)  // the largest
+        try writer.write(to: directory.path("lengths.pcap"))
+
+        let source = try PcapSource(path: directory.path("lengths.pcap"))
+        #expect(source.largestOriginalLength == 262_144)
+        var frames: [FlowFrame] = []
+        let table = FlowTable(configuration: .testing()) { frames.append($0) }
+        var delivered: [DeliveredPacket] = []
+        try source.forEachPacket { event, snapshot in
+            delivered.append(DeliveredPacket(event: event, snapshot: Array(snapshot)))
+            table.ingest(event, snapshot: snapshot)
+        }
+        table.drain()
+        #expect(source.packetsRead == 5)
+        #expect(source.skippedMalformed == 3)
+        #expect(source.skipped == 3)
+        #expect(source.cutBySnaplen == 2)
+        #expect(delivered.map(\.event.payloadLength) == [1000, 1])
+        #expect(delivered.first?.snapshot == Array(payload.prefix(40)))
+        // No frame holds a byte of the malformed records.
+        #expect(frames.map { $0.bytesIn + $0.bytesOut }.reduce(0, +) == 1001)
+        #expect(frames.map { $0.packetsIn + $0.packetsOut }.reduce(0, +) == 2)
     }
 
     @Test func fragmentsAndTruncatedHeadersAreCounted() throws {

@@ -209,6 +209,9 @@ final class DifferentialTests {
             ("ack padding", B.ethernet(padTo: 60, B.ipv4(protocol: 6, l4: B.tcp(1, 2, flags: 0x10)))),
             ("tot_len 0", B.ethernet(B.ipv4(protocol: 17, totalLength: 0, l4: udp))),
             ("tot_len 1000", B.ethernet(B.ipv4(protocol: 17, totalLength: 1000, l4: udp))),
+            ("tot_len one beyond", B.ethernet(B.ipv4(protocol: 17, totalLength: 20 + udp.count + 1, l4: udp))),
+            ("tot_len the frame", B.ethernet(B.ipv4(protocol: 17, totalLength: 20 + udp.count, l4: udp))),
+            ("ipv6 payload_len beyond", B.ethernet(type: 0x86DD, B.ipv6(next: 17, payloadLength: 1000, l4: udp))),
             ("fragment", B.ethernet(B.ipv4(protocol: 17, fragmentOffset: 185, l4: B.udp(9, 8, payload: B.bytes(40))))),
             (
                 "first fragment",
