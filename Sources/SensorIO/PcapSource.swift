@@ -9,8 +9,9 @@ import SensorCore
 /// events the BPF program would have produced for them.
 ///
 /// Timestamps are the capture's, in nanoseconds since the epoch (libpcap scales microsecond files
-/// up). The interface index is 0. Link types: Ethernet, Linux cooked capture v1 and v2, raw IP,
-/// BSD loopback; any other is refused when the file is opened.
+/// up). The interface index is 0. Link types: those of `PacketParser.LinkType` (Ethernet, Linux
+/// cooked capture, raw IP, loopback, PPP, Cisco HDLC, 802.11, PPI); any other, which has no IP
+/// the parser can find, is refused when the file is opened, the error naming it.
 public final class PcapSource {
     public let path: String
     public let linkType: PacketParser.LinkType
@@ -75,10 +76,10 @@ public final class PcapSource {
         guard let linkType = PacketParser.LinkType(rawValue: dlt) else {
             pcap_close(handle)
             free(readBuffer)
-            let name = pcap_datalink_val_to_name(dlt).map { String(cString: $0) } ?? "unknown"
-            let supported = "EN10MB (1), LINUX_SLL (113), LINUX_SLL2 (276), RAW (101/12/14), NULL (0), LOOP (108)"
             throw PcapError(
-                .unsupportedLinkType, path: path, reason: "unsupported link type \(dlt) (\(name)); dps reads \(supported)")
+                .unsupportedLinkType, path: path,
+                reason: "unsupported link type \(dlt) (\(Self.name(ofLinkType: dlt))): dps reads IP from "
+                    + PacketParser.LinkType.summary)
         }
         self.linkType = linkType
         self.handle = handle
@@ -95,6 +96,17 @@ public final class PcapSource {
     /// header: counted in `skippedMalformed`, not parsed (an original length of 2^31-1 would make
     /// a 48-byte packet's IP length look like a snaplen cut of 35 KB).
     public let largestOriginalLength: Int
+
+    /// libpcap's name and description of a link type (`IEEE802_11_RADIO, 802.11 plus radiotap
+    /// header`), or `USERn` for the private-use ones libpcap does not name.
+    static func name(ofLinkType dlt: Int32) -> String {
+        if let name = pcap_datalink_val_to_name(dlt) {
+            let description = pcap_datalink_val_to_description(dlt).map { String(cString: $0) }
+            return [String(cString: name), description].compactMap { $0 }.joined(separator: ", ")
+        }
+        if (147...162).contains(dlt) { return "USER\(dlt - 147), private use" }  // LINKTYPE_USER0...15
+        return "unknown"
+    }
 
     /// The file's size when it is a regular file (not standard input): with `position`, how far
     /// the reading is.

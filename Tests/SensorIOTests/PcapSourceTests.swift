@@ -108,15 +108,24 @@ struct PcapSourceTests {
         #expect(garbageError?.description.hasPrefix(garbage) == true)
         #expect(garbageError?.code == .notACapture)
 
-        let wifi = directory.path("wifi.pcap")
-        try PcapWriter(linkType: 105).write(to: wifi)
-        let linkError = #expect(throws: PcapError.self) { try PcapSource(path: wifi) }
-        #expect(linkError?.description.contains("unsupported link type 105") == true)
+        // A link type with no IP dps can find in it: refused, named.
+        let user = directory.path("user0.pcap")
+        try PcapWriter(linkType: 147).write(to: user)
+        let linkError = #expect(throws: PcapError.self) { try PcapSource(path: user) }
+        #expect(
+            linkError?.description.contains("unsupported link type 147 (USER0, private use): dps reads IP from ") == true)
+        #expect(linkError?.description.contains(PacketParser.LinkType.summary) == true)
         #expect(linkError?.code == .unsupportedLinkType)
-        #expect(linkError?.description.hasPrefix(wifi) == true)
+        #expect(linkError?.description.hasPrefix(user) == true)
+        let radiotap = directory.path("radiotap.pcap")
+        try PcapWriter(linkType: 127).write(to: radiotap)
+        let radiotapError = #expect(throws: PcapError.self) { try PcapSource(path: radiotap) }
+        #expect(
+            radiotapError?.description.contains(
+                "unsupported link type 127 (IEEE802_11_RADIO, 802.11 plus radiotap header)") == true)
     }
 
-    @Test func cookedRawAndEthernetCapturesGiveTheSameEvents() throws {
+    @Test func everyLinkTypeGivesTheSameEvents() throws {
         let directory = try PcapTempDirectory()
         let ip = udpPacket(Array("hello".utf8))
         let frames: [(UInt32, [UInt8])] = [
@@ -125,13 +134,19 @@ struct PcapSourceTests {
             (276, [0x08, 0x00, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0] + ip),
             (101, ip),
             (12, ip),
+            (228, ip),
+            (9, PacketBuilder.ppp(ip)),
+            (104, PacketBuilder.ciscoHDLC(ip)),
+            (105, PacketBuilder.ieee80211(qos: true, ip)),
+            (192, PacketBuilder.ppi(ethernetHeader + ip)),
+            (192, PacketBuilder.ppi(dlt: 105, fields: PacketBuilder.ppi80211Common, PacketBuilder.ieee80211(ip))),
         ]
         var results: [DeliveredPacket] = []
-        for (link, frame) in frames {
+        for (number, (link, frame)) in frames.enumerated() {
             var writer = PcapWriter(linkType: link, nanoseconds: true)
             writer.add(frame, seconds: 1_700_000_000, fraction: 123_456_789)
             writer.add([0xFF, 0xFF], seconds: 1_700_000_001, fraction: 0)  // no IP in it
-            let path = directory.path("link-\(link).pcap")
+            let path = directory.path("link-\(number)-\(link).pcap")
             try writer.write(to: path)
             let (packets, source) = try readAllPackets(path)
             #expect(packets.count == 1, "link type \(link)")
@@ -143,10 +158,23 @@ struct PcapSourceTests {
             timestamp: 1_700_000_000_123_456_789, source: IPAddress("198.51.100.1")!,
             destination: IPAddress("203.0.113.2")!, sourcePort: 5000, destinationPort: 53, transport: 17,
             payloadLength: 5)
+        #expect(results.count == frames.count)
         for result in results {
             #expect(result.event == expected)
             #expect(result.snapshot == Array("hello".utf8))
         }
+
+        // LINKTYPE_IPV6: IPv6 only.
+        let v6 = PacketBuilder.ipv6(next: 17, l4: PacketBuilder.udp(5000, 53, payload: Array("hello".utf8)))
+        var writer = PcapWriter(linkType: 229)
+        writer.add(v6, seconds: 1, fraction: 0)
+        writer.add(ip, seconds: 2, fraction: 0)  // IPv4 where IPv6 must be: a malformed header
+        try writer.write(to: directory.path("ipv6.pcap"))
+        let (packets, source) = try readAllPackets(directory.path("ipv6.pcap"))
+        #expect(source.linkType == .ipv6)
+        #expect(packets.map(\.event.source) == [IPAddress("2001:db8::1")!])
+        #expect(packets.first?.snapshot == Array("hello".utf8))
+        #expect(source.skippedMalformed == 1)
     }
 
     @Test func microsecondTimestampsAreScaledToNanoseconds() throws {
