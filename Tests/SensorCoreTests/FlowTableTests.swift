@@ -159,7 +159,8 @@ struct FlowTableTests {
     func latePeriodThenReuse() {
         let (table, out) = makeTable()
         table.ingest(Script.event(at: 0, flags: .syn))
-        table.ingest(Script.event(at: 0.001, from: Script.server, to: Script.client, sport: 80, dport: 40000, flags: .rst))
+        table.ingest(
+            Script.event(at: 0.001, from: Script.server, to: Script.client, sport: 80, dport: 40000, flags: .rst))
         table.advance(to: Script.start + Script.second)
         // Data the client sent before it saw the RST, then a new connection on the same tuple.
         table.ingest(Script.event(at: 1.1, flags: [.psh, .ack], length: 5), payload: B.bytes(5))

@@ -123,7 +123,8 @@ struct PacketParserTests {
         // Exactly the packet, or less (link padding): a packet.
         #expect(try packet(B.ethernet(B.ipv4(protocol: 17, totalLength: 31, l4: udp))).event.payloadLength == 3)
         #expect(try packet(B.ethernet(B.ipv4(protocol: 17, totalLength: 30, l4: udp))).event.payloadLength == 2)
-        #expect(try packet(B.ethernet(type: 0x86DD, B.ipv6(next: 17, payloadLength: 11, l4: udp))).event.payloadLength == 3)
+        let v6 = try packet(B.ethernet(type: 0x86DD, B.ipv6(next: 17, payloadLength: 11, l4: udp)))
+        #expect(v6.event.payloadLength == 3)
         // Within the original length of a packet the snaplen cut: the original payload length.
         let cut = try packet(B.ethernet(B.ipv4(protocol: 17, totalLength: 1000, l4: udp)), originalLength: 1014)
         #expect(cut.event.payloadLength == 1000 - 28)

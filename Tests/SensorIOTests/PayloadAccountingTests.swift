@@ -54,12 +54,17 @@ struct PayloadAccountingTests {
             table.drain()
             let trailing = table.stats.trailingPackets
             print("accounting \(name) (\(label)): \(accepted.packets) packets, \(accepted.bytes) payload bytes, "
-                + "\(trailing) trailing, \(lateFrames) late frames, fin \(table.stats.frames(.fin)) rst \(table.stats.frames(.rst))")
+                + "\(trailing) trailing, \(lateFrames) late frames, "
+                + "fin \(table.stats.frames(.fin)) rst \(table.stats.frames(.rst))")
             #expect(framed.bytes == accepted.bytes, "\(name) (\(label)): payload bytes in no frame")
             #expect(framed.packets + trailing == accepted.packets, "\(name) (\(label))")
             #expect(absorbed == trailing)
             #expect(absorbedWithContent == 0, "\(name) (\(label)): trailing packets with payload or RST")
             #expect(table.count == 0)
+            if name == "netflix.pcap" && label == "no linger" {
+                // Resets after the close: before late frames, 31 were absorbed as trailing.
+                #expect(lateFrames == 31)
+            }
         }
     }
 }

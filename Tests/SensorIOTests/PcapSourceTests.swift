@@ -112,8 +112,8 @@ struct PcapSourceTests {
         let user = directory.path("user0.pcap")
         try PcapWriter(linkType: 147).write(to: user)
         let linkError = #expect(throws: PcapError.self) { try PcapSource(path: user) }
-        #expect(
-            linkError?.description.contains("unsupported link type 147 (USER0, private use): dps reads IP from ") == true)
+        let named = "unsupported link type 147 (USER0, private use): dps reads IP from "
+        #expect(linkError?.description.contains(named) == true)
         #expect(linkError?.description.contains(PacketParser.LinkType.summary) == true)
         #expect(linkError?.code == .unsupportedLinkType)
         #expect(linkError?.description.hasPrefix(user) == true)
