@@ -126,13 +126,16 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, __u32 off, struct p
     __u32 total = bpf_ntohs(ip.tot_len);
     if (ip.version != 4 || hlen < sizeof(ip) || (total != 0 && total < hlen))
         return -1;
+    /* tot_len trims Ethernet padding; 0 (TSO/big packets) means "the rest of the skb"; beyond the
+     * skb it is a corrupt header (ip_rcv drops such packets too). */
+    if (total != 0 && off + total > skb->len)
+        return -1;
     __builtin_memcpy(rec->src_addr, &ip.saddr, 4);
     __builtin_memcpy(rec->dst_addr, &ip.daddr, 4);
     p->version = 4;
     p->proto = ip.protocol;
     p->l4_off = off + hlen;
-    /* tot_len trims Ethernet padding; 0 (TSO/big packets) means "the rest of the skb". */
-    p->ip_end = (total != 0 && off + total < skb->len) ? off + total : skb->len;
+    p->ip_end = total != 0 ? off + total : skb->len;
     p->fragment = (bpf_ntohs(ip.frag_off) & 0x1FFF) != 0;
     return 0;
 }
@@ -149,8 +152,11 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off, struct p
     __builtin_memcpy(rec->dst_addr, &ip6.daddr, 16);
     __u32 plen = bpf_ntohs(ip6.payload_len);
     __u32 end = off + sizeof(ip6) + plen;
+    /* As tot_len: 0 (jumbograms, big packets) is "the rest of the skb", beyond it corrupt. */
+    if (plen != 0 && end > skb->len)
+        return -1;
     p->version = 6;
-    p->ip_end = (plen != 0 && end < skb->len) ? end : skb->len;
+    p->ip_end = plen != 0 ? end : skb->len;
     p->fragment = 0;
     __u8 next = ip6.nexthdr;
     off += sizeof(ip6);

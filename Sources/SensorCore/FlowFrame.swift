@@ -30,8 +30,9 @@ public struct FlowFrame: Equatable, Sendable {
     public var interface: String
 
     /// Which flow the frame belongs to (`flowID`), and its place among that flow's frames
-    /// (`frameIndex`, 0 for the first, then one per active-timeout continuation): lets a
-    /// later stage (labeling) treat active-timeout continuations like the first frame.
+    /// (`frameIndex`, 0 for the first, then one per active-timeout continuation or late period
+    /// after a close): lets a later stage (labeling) treat active-timeout continuations like the
+    /// first frame.
     public var flowID: UInt64
     public var frameIndex: UInt32
     /// Set by the labeling stage; written last when present.

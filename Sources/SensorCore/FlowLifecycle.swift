@@ -3,7 +3,8 @@
 /// and the lists, and asks here.
 ///
 /// 1. Start: the first packet of a key starts a flow (`init(firstPacket:from:)`), and so does a
-///    TCP SYN without ACK on the key of a closing or closed connection (`arrival(of:)`).
+///    TCP SYN without ACK on the key of a closing or closed connection (`arrival(of:)`). Any
+///    other packet on a held key belongs to the flow held (step 5 says how a tombstone takes it).
 /// 2. Initiator: the sender of a TCP SYN without ACK (the receiver of a SYN+ACK when that comes
 ///    first); otherwise the first sender, except a TCP flow first seen mid-connection from a port
 ///    below 1024 to one at or above 1024, whose receiver is taken as the initiator. When the first
@@ -13,7 +14,14 @@
 ///    period starts and the flow goes on.
 /// 5. `rst`, `fin`: an RST, or a FIN from each side, closes an open TCP connection (`record`).
 ///    It lingers for its last ACKs, then its frame goes out with that reason (at once when a new
-///    SYN reuses the key) and it stays a tombstone that absorbs trailing packets until idle.
+///    SYN reuses the key) and it stays a tombstone until idle. The tombstone absorbs trailing
+///    packets without payload or RST (final ACKs, retransmitted bare FINs): counted as
+///    `trailing`, in no frame, never a new flow. A packet with payload or an RST is not absorbed:
+///    it opens a late period of the same flow (`reopen(by:)`: same flow ID and initiator, the
+///    next frame index, no payload snapshot). The connection is closed already, so the late
+///    period is closing from its first packet, with reason `rst` if that packet has an RST,
+///    `fin` if it has a FIN, else the reason the connection closed with; it lingers and goes
+///    out like any close, then the flow is a tombstone again.
 /// 6. `idle`: no packet for the idle timeout ends the flow.
 /// 7. `evicted`: a full table ends its longest-idle flow to make room.
 /// 8. `shutdown`: `FlowTable.drain()` ends every flow still held.
@@ -25,8 +33,9 @@ struct FlowLifecycle: BitwiseCopyable {
         case open
         /// Closed by an RST or FINs (the reason), lingering before its frame goes out.
         case closing(EndReason)
-        /// Its frame is out: a tombstone that absorbs trailing packets.
-        case closed
+        /// Its frame is out: a tombstone that absorbs trailing packets without payload or RST,
+        /// keeping the reason it closed with for a late period.
+        case closed(EndReason)
     }
 
     /// What a packet does to a flow held under its key, before it is counted.
@@ -38,7 +47,11 @@ struct FlowLifecycle: BitwiseCopyable {
         case finishThenRestart
         /// A new connection on a tombstone: the packet starts a new flow.
         case restart
-        /// A trailing packet of a finished connection: absorbed, in no frame.
+        /// A late packet of a finished connection, with payload or an RST: it starts a late
+        /// period of the same flow (`reopen(by:)`), closing from the start, and is counted in it.
+        case reopen
+        /// A trailing packet of a finished connection, without payload or RST (a final ACK, a
+        /// retransmitted bare FIN): absorbed, in no frame.
         case absorb
     }
 
@@ -80,7 +93,14 @@ struct FlowLifecycle: BitwiseCopyable {
         switch state {
         case .open: .count
         case .closing: Self.opensConnection(event) ? .finishThenRestart : .count
-        case .closed: Self.opensConnection(event) ? .restart : .absorb
+        case .closed:
+            if Self.opensConnection(event) {
+                .restart
+            } else if event.payloadLength > 0 || event.tcpFlags.contains(.rst) {
+                .reopen
+            } else {
+                .absorb
+            }
         }
     }
 
@@ -126,9 +146,20 @@ struct FlowLifecycle: BitwiseCopyable {
         }
     }
 
-    /// The connection's frame is out.
+    /// The connection's frame is out: a tombstone, keeping its close reason. (A slot the table
+    /// releases becomes one too, whatever it was: nothing reads it until it is reused.)
     mutating func becomeTombstone() {
-        state = .closed
+        state = .closed(closeReason ?? .fin)
+    }
+
+    /// A tombstone takes a late packet (`Arrival.reopen`): a late period with the same initiator,
+    /// closing from the start, by `rst` when `event` has an RST, `fin` when it has a FIN, else by
+    /// the reason the connection closed with.
+    mutating func reopen(by event: PacketEvent) {
+        guard case .closed(let earlier) = state else { return }
+        let flags = event.tcpFlags
+        state = .closing(flags.contains(.rst) ? .rst : flags.contains(.fin) ? .fin : earlier)
+        orientationFixed = true
     }
 
     /// Who initiated, judged from the first packet alone.

@@ -14,7 +14,7 @@ public final class FlowTable {
     @exclusivity(unchecked) public private(set) var stats = FlowTableStats()
     /// The newest time seen, in nanoseconds since the epoch.
     @exclusivity(unchecked) public private(set) var clock: Int64 = 0
-    /// Flows held, closed connections still absorbing trailing packets included.
+    /// Flows held, closed connections kept as tombstones included.
     public var count: Int { index.count }
 
     private let emit: (FlowFrame) -> Void
@@ -81,6 +81,8 @@ public final class FlowTable {
                 restart(existing, event: event, side: side, at: now)
             case .restart:
                 restart(existing, event: event, side: side, at: now)
+            case .reopen:
+                reopen(existing, event: event, at: now)
             case .absorb:
                 stats.trailingPackets &+= 1
                 entries[existing].lastActivity = now
@@ -211,6 +213,15 @@ public final class FlowTable {
         byActivity.append(slot)
     }
 
+    /// Opens a late period of a tombstone's flow (a packet with payload or an RST after its
+    /// frame went out): same flow ID and orientation, the next frame index, closing from `now`
+    /// and lingering like any close.
+    private func reopen(_ slot: Int32, event: PacketEvent, at now: Int64) {
+        entries[slot].lifecycle.reopen(by: event)
+        entries[slot].startPeriod(at: now)
+        startLinger(slot, at: now)
+    }
+
     /// Puts an open flow whose last period passed empty back in the period list: its period is
     /// the one `now` falls in (periods stay aligned to the flow's first packet), placed in time
     /// order among the others, which all started within one active timeout before `now`.
@@ -240,7 +251,7 @@ public final class FlowTable {
         }
     }
 
-    /// Moves a connection that has just closed from the period list to the close list.
+    /// Moves a connection that has just closed from the period list (if there) to the close list.
     private func startLinger(_ slot: Int32, at now: Int64) {
         entries[slot].closeAt = now &+ configuration.closeLinger
         expiryFloor = min(expiryFloor, now &+ configuration.closeLinger)
@@ -248,8 +259,9 @@ public final class FlowTable {
         byClose.append(slot)
     }
 
-    /// Emits a closing connection's frame; the slot stays as a tombstone that absorbs trailing
-    /// packets until it has been idle for `idleTimeout`.
+    /// Emits a closing connection's frame; the slot stays as a tombstone until it has been idle
+    /// for `idleTimeout`: it absorbs trailing packets without payload or RST, and a packet with
+    /// either opens a late period (`reopen`).
     private func finish(_ slot: Int32) {
         if entries[slot].hasPackets, let reason = entries[slot].lifecycle.closeReason {
             emitFrame(slot, reason: reason)

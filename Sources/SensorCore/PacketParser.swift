@@ -6,8 +6,10 @@ import CSensorABI
 /// real captures and compares every field.
 ///
 /// - Link layer: Ethernet (with up to two 802.1Q/802.1ad tags), Linux cooked capture (SLL, SLL2),
-///   raw IP and BSD loopback. Anything but IPv4/IPv6 is `.notIP`.
-/// - IPv4: options skipped; `tot_len` trims link padding (0 means "the rest of the frame"). A
+///   raw IP, BSD loopback, PPP, Cisco HDLC, 802.11 data frames (bare or behind a PPI header) and
+///   PPI before Ethernet (`LinkType`). Anything but IPv4/IPv6 is `.notIP`; so is an 802.11 frame
+///   whose IP cannot be read (not a data frame, encrypted, an A-MSDU, a non-first fragment).
+/// - IPv4: options skipped; `tot_len` trims link padding (0 means "the rest of the packet"). A
 ///   non-first fragment (offset != 0) has no L4 header: ports 0, flags 0, the whole rest of the
 ///   datagram is payload, `isFragment` set. A first fragment is parsed like a whole datagram.
 /// - IPv6: up to 6 extension headers (hop-by-hop, routing, destination options, AH, fragment) are
@@ -16,15 +18,19 @@ import CSensorABI
 ///   ports 0 and the whole L4 part is payload. A TCP/UDP header that does not fit in the datagram
 ///   is "truncated": ports 0, flags 0, payload 0.
 /// - An IP header that is cut short or invalid (wrong version, IHL < 5, tot_len < IHL) is
-///   `.malformed`: the BPF program makes no record for it either.
+///   `.malformed`: the BPF program makes no record for it either. So is an IP length (IPv4
+///   `tot_len`, IPv6 40 + `payload_len`) that reaches beyond the packet: the datagram cannot be
+///   longer than the packet that carried it, so the header is corrupt (the kernel's `ip_rcv`
+///   drops such packets too).
 ///
 /// Lengths. The BPF program measures the packet by `skb->len`; here that is `originalLength`, the
 /// length the packet had on the wire (a pcap record's `len`), while the bytes that can be read are
 /// those of `frame` (its `caplen` bytes). So when a capture's snaplen cut a packet, `payloadLength`
 /// is still the full L4 payload length from the IP header, and the snapshot holds only the payload
-/// bytes that were captured (up to 128). A header that lies beyond the captured bytes is treated as
-/// the BPF program treats a header beyond the packet's end: an IP header -> `.malformed`, a TCP/UDP
-/// header -> truncated (ports 0).
+/// bytes that were captured (up to 128); an IP length beyond `originalLength` is malformed, as
+/// above. A header that lies beyond the captured bytes is treated as the BPF program treats a
+/// header beyond the packet's end: an IP header -> `.malformed`, a TCP/UDP header -> truncated
+/// (ports 0). The caller vouches for `originalLength` (`PcapSource` refuses impossible ones).
 public enum PacketParser {
     /// Link-layer header types (pcap LINKTYPE_/DLT_ values) the parser reads.
     public enum LinkType: Int32, Sendable, CaseIterable {
@@ -42,7 +48,22 @@ public enum PacketParser {
         case linuxSLL = 113
         /// DLT_LINUX_SLL2: Linux cooked capture v2, 20-byte header, protocol at offset 0.
         case linuxSLL2 = 276
+        // Later additions go last: the fuzzers' seeds name link types by their place here.
+        /// LINKTYPE_PPP: PPP (RFC 1661), after the HDLC-like address and control bytes 0xFF 0x03
+        /// (RFC 1662) when present; a 2-byte protocol, or 1 byte when compressed (odd).
+        case ppp = 9
+        /// LINKTYPE_C_HDLC: Cisco HDLC, address, control and a 2-byte EtherType.
+        case ciscoHDLC = 104
+        /// LINKTYPE_IEEE802_11: 802.11 frames; IP is read from data frames' LLC/SNAP header.
+        case ieee80211 = 105
+        /// LINKTYPE_PPI: a little-endian Per-Packet Information header (its length at offset 2,
+        /// the link type after it at offset 4) before an Ethernet or 802.11 frame.
+        case ppi = 192
+        /// LINKTYPE_IPV4 / LINKTYPE_IPV6: raw IP of one version.
+        case ipv4 = 228
+        case ipv6 = 229
 
+        /// libpcap's name (`pcap_datalink_val_to_name`).
         public var name: String {
             switch self {
             case .null: "NULL"
@@ -51,7 +72,27 @@ public enum PacketParser {
             case .loop: "LOOP"
             case .linuxSLL: "LINUX_SLL"
             case .linuxSLL2: "LINUX_SLL2"
+            case .ppp: "PPP"
+            case .ciscoHDLC: "C_HDLC"
+            case .ieee80211: "IEEE802_11"
+            case .ppi: "PPI"
+            case .ipv4: "IPV4"
+            case .ipv6: "IPV6"
             }
+        }
+
+        /// Every link type read, by name with its values, in value order:
+        /// `NULL (0), EN10MB (1), ..., RAW (12/14/101), ...`.
+        public static var summary: String {
+            var names: [String] = []
+            var values: [String: [Int32]] = [:]
+            for type in allCases.sorted(by: { $0.rawValue < $1.rawValue }) {
+                if values[type.name] == nil { names.append(type.name) }
+                values[type.name, default: []].append(type.rawValue)
+            }
+            return names.map { name in
+                "\(name) (\(values[name]!.map(String.init).joined(separator: "/")))"
+            }.joined(separator: ", ")
         }
     }
 
@@ -130,14 +171,13 @@ public enum PacketParser {
     }
 
     /// The link layer: the EtherType of what follows and where it starts; nil when the frame is
-    /// too short for its link header. Ethernet is `parse_ethernet`; the other link types are those
-    /// pcaps bring.
+    /// too short for its link header or carries no IP that can be read (not IP). Ethernet is
+    /// `parse_ethernet`; the other link types are those pcaps bring.
     @inline(__always)
     static func parseLink(_ reader: Bytes, _ linkType: LinkType) -> (etherType: UInt16, l3: Int)? {
         switch linkType {
         case .ethernet:
-            guard reader.has(0, 14) else { return nil }
-            return skipVLANTags(reader, etherType: reader.u16(12), at: 14)
+            return parseEthernet(reader, at: 0)
         case .linuxSLL:
             guard reader.has(0, 16) else { return nil }
             return skipVLANTags(reader, etherType: reader.u16(14), at: 16)
@@ -157,7 +197,80 @@ public enum PacketParser {
             case 24, 28, 30: return (EtherType.ipv6, 4)  // AF_INET6 on the BSDs and macOS
             default: return nil
             }
+        case .ipv4:
+            return (EtherType.ipv4, 0)
+        case .ipv6:
+            return (EtherType.ipv6, 0)
+        case .ppp:
+            // RFC 1662's address and control bytes, when there; then the protocol, one byte when
+            // compressed (RFC 1661: an odd first byte), else two.
+            var offset = reader.has(0, 2) && reader.u8(0) == 0xFF && reader.u8(1) == 0x03 ? 2 : 0
+            guard reader.has(offset, 1) else { return nil }
+            var pppProtocol = UInt16(reader.u8(offset))
+            if pppProtocol & 1 == 0 {
+                guard reader.has(offset, 2) else { return nil }
+                pppProtocol = reader.u16(offset)
+                offset += 2
+            } else {
+                offset += 1
+            }
+            switch pppProtocol {
+            case 0x21: return (EtherType.ipv4, offset)
+            case 0x57: return (EtherType.ipv6, offset)
+            default: return nil  // LCP, IPCP, compressed TCP/IP, ...
+            }
+        case .ciscoHDLC:
+            guard reader.has(0, 4) else { return nil }
+            return skipVLANTags(reader, etherType: reader.u16(2), at: 4)
+        case .ieee80211:
+            return parse80211(reader, at: 0)
+        case .ppi:
+            // pph_version 0, pph_flags, pph_len (LE, the whole PPI header), pph_dlt (LE).
+            guard reader.has(0, 8), reader.u8(0) == 0 else { return nil }
+            let length = Int(reader.u16LE(2))
+            guard length >= 8 else { return nil }
+            switch reader.u32LE(4) {
+            case UInt32(LinkType.ethernet.rawValue): return parseEthernet(reader, at: length)
+            case UInt32(LinkType.ieee80211.rawValue): return parse80211(reader, at: length)
+            default: return nil
+            }
         }
+    }
+
+    /// An Ethernet header at `base`, then `skipVLANTags`.
+    @inline(__always)
+    static func parseEthernet(_ reader: Bytes, at base: Int) -> (etherType: UInt16, l3: Int)? {
+        guard reader.has(base, 14) else { return nil }
+        return skipVLANTags(reader, etherType: reader.u16(base + 12), at: base + 14)
+    }
+
+    /// An 802.11 frame at `base`: the EtherType in the LLC/SNAP header of a data frame's body.
+    /// Nil (not IP) for what holds no readable IP: management and control frames, data frames
+    /// without a body (Null, QoS Null), protected (encrypted) bodies, A-MSDUs (several packets
+    /// in subframes), fragments after the first (no LLC header), bodies without LLC/SNAP.
+    static func parse80211(_ reader: Bytes, at base: Int) -> (etherType: UInt16, l3: Int)? {
+        guard reader.has(base, 24) else { return nil }
+        // Frame control: version (bits 0-1), type (2-3), subtype (4-7); then the flags byte.
+        let control = reader.u8(base)
+        let flags = reader.u8(base + 1)
+        let isData = control & 0x0F == 0x08  // version 0, type 2
+        let hasBody = control & 0x40 == 0  // subtypes 4-7 and 12-15 carry no data
+        let isProtected = flags & 0x40 != 0
+        let fragmentNumber = reader.u8(base + 22) & 0x0F  // sequence control, little-endian
+        guard isData, hasBody, !isProtected, fragmentNumber == 0 else { return nil }
+        var offset = base + 24
+        if flags & 0x03 == 0x03 { offset += 6 }  // to and from DS: a fourth address
+        if control & 0x80 != 0 {  // QoS data: QoS control, then HT control when Order is set
+            guard reader.has(offset, 2), reader.u8(offset) & 0x80 == 0 else { return nil }  // A-MSDU
+            offset += 2
+            if flags & 0x80 != 0 { offset += 4 }
+        }
+        // LLC/SNAP: AA AA 03, OUI 00 00 00 (RFC 1042) or 00 00 F8 (802.1H), EtherType.
+        guard reader.has(offset, 8), reader.u8(offset) == 0xAA, reader.u8(offset + 1) == 0xAA,
+            reader.u8(offset + 2) == 0x03, reader.u8(offset + 3) == 0, reader.u8(offset + 4) == 0,
+            reader.u8(offset + 5) == 0 || reader.u8(offset + 5) == 0xF8
+        else { return nil }
+        return skipVLANTags(reader, etherType: reader.u16(offset + 6), at: offset + 8)
     }
 
     /// Up to `maxVLANTags` 802.1Q/802.1ad tags, as `parse_ethernet` walks them.
@@ -175,7 +288,7 @@ public enum PacketParser {
     }
 
     /// `parse_ipv4`: addresses and protocol into `event`; nil when the header is cut short or
-    /// invalid (malformed).
+    /// invalid, or its length reaches beyond the packet (malformed).
     @inline(__always)
     static func parseIPv4(_ reader: Bytes, at l3: Int, skbLength: Int, into event: inout PacketEvent) -> Parsed? {
         guard reader.has(l3, 20) else { return nil }
@@ -183,16 +296,19 @@ public enum PacketParser {
         let headerLength = Int(versionIHL & 0x0F) * 4
         let total = Int(reader.u16(l3 + 2))
         guard versionIHL >> 4 == 4, headerLength >= 20, total == 0 || total >= headerLength else { return nil }
+        // tot_len trims link padding; 0 (TSO, big packets) means "the rest of the packet"; beyond
+        // the packet it is corrupt.
+        guard total == 0 || l3 + total <= skbLength else { return nil }
         event.source = IPAddress(high: UInt64(reader.u32Raw(l3 + 12)), low: 0, isIPv6: false)
         event.destination = IPAddress(high: UInt64(reader.u32Raw(l3 + 16)), low: 0, isIPv6: false)
         event.transport = reader.u8(l3 + 9)
-        // tot_len trims link padding; 0 (TSO, big packets) means "the rest of the packet".
-        let ipEnd = (total != 0 && l3 + total < skbLength) ? l3 + total : skbLength
+        let ipEnd = total != 0 ? l3 + total : skbLength
         return Parsed(l4Offset: l3 + headerLength, ipEnd: ipEnd, fragment: reader.u16(l3 + 6) & 0x1FFF != 0)
     }
 
     /// `parse_ipv6`: addresses into `event`, up to `maxIPv6ExtensionHeaders` extension headers
-    /// skipped, the protocol after them into `event`; nil when a header is cut short (malformed).
+    /// skipped, the protocol after them into `event`; nil when a header is cut short or the
+    /// payload length reaches beyond the packet (malformed).
     @inline(__always)
     static func parseIPv6(_ reader: Bytes, at l3: Int, skbLength: Int, into event: inout PacketEvent) -> Parsed? {
         guard reader.has(l3, 40), reader.u8(l3) >> 4 == 6 else { return nil }
@@ -200,8 +316,9 @@ public enum PacketParser {
         event.destination = IPAddress(high: reader.u64Raw(l3 + 24), low: reader.u64Raw(l3 + 32), isIPv6: true)
         let payloadLength = Int(reader.u16(l3 + 4))
         let end = l3 + 40 + payloadLength
-        var parsed = Parsed(
-            l4Offset: l3 + 40, ipEnd: (payloadLength != 0 && end < skbLength) ? end : skbLength, fragment: false)
+        // As tot_len: 0 (jumbograms, big packets) is "the rest of the packet", beyond it corrupt.
+        guard payloadLength == 0 || end <= skbLength else { return nil }
+        var parsed = Parsed(l4Offset: l3 + 40, ipEnd: payloadLength != 0 ? end : skbLength, fragment: false)
         var next = reader.u8(l3 + 6)
         headers: for _ in 0..<maxIPv6ExtensionHeaders {
             let offset = parsed.l4Offset
@@ -282,6 +399,15 @@ public enum PacketParser {
 
         @inline(__always) func u16(_ offset: Int) -> UInt16 {
             UInt16(base[offset]) << 8 | UInt16(base[offset + 1])
+        }
+
+        /// Little-endian fields (PPI).
+        @inline(__always) func u16LE(_ offset: Int) -> UInt16 {
+            UInt16(base[offset]) | UInt16(base[offset + 1]) << 8
+        }
+
+        @inline(__always) func u32LE(_ offset: Int) -> UInt32 {
+            UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
         }
 
         /// Four bytes in memory order (what `IPAddress` holds).

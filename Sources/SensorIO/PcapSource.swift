@@ -9,8 +9,9 @@ import SensorCore
 /// events the BPF program would have produced for them.
 ///
 /// Timestamps are the capture's, in nanoseconds since the epoch (libpcap scales microsecond files
-/// up). The interface index is 0. Link types: Ethernet, Linux cooked capture v1 and v2, raw IP,
-/// BSD loopback; any other is refused when the file is opened.
+/// up). The interface index is 0. Link types: those of `PacketParser.LinkType` (Ethernet, Linux
+/// cooked capture, raw IP, loopback, PPP, Cisco HDLC, 802.11, PPI); any other, which has no IP
+/// the parser can find, is refused when the file is opened, the error naming it.
 public final class PcapSource {
     public let path: String
     public let linkType: PacketParser.LinkType
@@ -28,10 +29,13 @@ public final class PcapSource {
     public private(set) var skipped: UInt64 = 0
     /// Of `skipped`: frames that are not IPv4/IPv6 (ARP, LLDP, ...).
     public private(set) var skippedNotIP: UInt64 = 0
-    /// Of `skipped`: IP packets whose IP header is invalid or cut short.
+    /// Of `skipped`: IP packets whose IP header is invalid or cut short, or whose IP length
+    /// reaches beyond the packet's original length; and records whose original length is
+    /// impossible (beyond `largestOriginalLength`), whatever they hold. Corrupt headers, all.
     public private(set) var skippedMalformed: UInt64 = 0
-    /// Delivered packets whose capture stopped inside the packet (caplen < len): their payload
-    /// length is the original one, their snapshot holds what was captured.
+    /// Delivered packets whose capture stopped inside the packet (caplen < len, the IP length
+    /// within len): their payload length is the original one, their snapshot holds what was
+    /// captured.
     public private(set) var cutBySnaplen: UInt64 = 0
     /// Delivered non-first IPv4/IPv6 fragments (ports 0).
     public private(set) var fragments: UInt64 = 0
@@ -72,14 +76,36 @@ public final class PcapSource {
         guard let linkType = PacketParser.LinkType(rawValue: dlt) else {
             pcap_close(handle)
             free(readBuffer)
-            let name = pcap_datalink_val_to_name(dlt).map { String(cString: $0) } ?? "unknown"
-            let supported = "EN10MB (1), LINUX_SLL (113), LINUX_SLL2 (276), RAW (101/12/14), NULL (0), LOOP (108)"
             throw PcapError(
-                .unsupportedLinkType, path: path, reason: "unsupported link type \(dlt) (\(name)); dps reads \(supported)")
+                .unsupportedLinkType, path: path,
+                reason: "unsupported link type \(dlt) (\(Self.name(ofLinkType: dlt))): dps reads IP from "
+                    + PacketParser.LinkType.summary)
         }
         self.linkType = linkType
         self.handle = handle
         self.readBuffer = readBuffer
+        largestOriginalLength = max(Int(pcap_snapshot(handle)), Self.largestPacket)
+    }
+
+    /// libpcap's largest snapshot length (`MAXIMUM_SNAPLEN`), 256 KiB: no capture tool records a
+    /// longer packet.
+    public static let largestPacket = 262_144
+
+    /// The largest original length (pcap `len`) a record of this file can have: the file's
+    /// snaplen or `largestPacket`, whichever is larger. A record that says more has a corrupt
+    /// header: counted in `skippedMalformed`, not parsed (an original length of 2^31-1 would make
+    /// a 48-byte packet's IP length look like a snaplen cut of 35 KB).
+    public let largestOriginalLength: Int
+
+    /// libpcap's name and description of a link type (`IEEE802_11_RADIO, 802.11 plus radiotap
+    /// header`), or `USERn` for the private-use ones libpcap does not name.
+    static func name(ofLinkType dlt: Int32) -> String {
+        if let name = pcap_datalink_val_to_name(dlt) {
+            let description = pcap_datalink_val_to_description(dlt).map { String(cString: $0) }
+            return [String(cString: name), description].compactMap { $0 }.joined(separator: ", ")
+        }
+        if (147...162).contains(dlt) { return "USER\(dlt - 147), private use" }  // LINKTYPE_USER0...15
+        return "unknown"
     }
 
     /// The file's size when it is a regular file (not standard input): with `position`, how far
@@ -100,12 +126,19 @@ public final class PcapSource {
     }
 
     /// Calls body for every IP packet in file order (timestamps: the capture's, ns since epoch).
-    /// Non-IP or unparseable frames are counted in `skipped`, not passed. At damage (truncated or
+    /// Non-IP or unparseable frames, and records with an impossible original length, are counted
+    /// in `skipped`, not passed. At damage (truncated or
     /// corrupt file) it throws an error naming the file and the packet number, after delivering
     /// every packet before it. The snapshot buffer is valid only during the call.
     public func forEachPacket(_ body: (PacketEvent, UnsafeRawBufferPointer) throws -> Void) throws {
         let linkType = linkType
+        let largestOriginalLength = largestOriginalLength
         try forEachRecord { frame, original, timestamp in
+            guard original <= largestOriginalLength else {
+                skipped += 1
+                skippedMalformed += 1
+                return
+            }
             switch PacketParser.parse(frame, originalLength: original, linkType: linkType, timestamp: timestamp) {
             case .packet(let event, let snapshot, let flags):
                 if original > frame.count { cutBySnaplen += 1 }

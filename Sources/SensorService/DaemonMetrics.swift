@@ -39,7 +39,8 @@ public final class DaemonMetrics: Sendable {
             "dps_packets_total", help: "Packets read from the kernel's ring buffer into the flow table.")
         trailing = r.counter(
             "dps_trailing_packets_total",
-            help: "Packets of TCP connections whose frame was already out (final ACKs): absorbed, in no frame.")
+            help: "Packets without payload or RST of TCP connections whose frame was already out "
+                + "(final ACKs, bare FINs): absorbed, in no frame.")
         flows = r.counter("dps_flows_total", help: "Flows started.")
         ringBufferDrops = r.counter(
             "dps_ringbuf_drops_total",
@@ -47,7 +48,9 @@ public final class DaemonMetrics: Sendable {
         notIP = r.counter(
             "dps_not_ip_packets_total", help: "Frames that are not IPv4 or IPv6 (ARP, LLDP...): no record.")
         malformed = r.counter(
-            "dps_malformed_packets_total", help: "IP packets whose header is cut short or invalid: no record.")
+            "dps_malformed_packets_total",
+            help: "IP packets whose header is cut short or invalid (an IP length beyond the packet included): "
+                + "no record.")
         framesByReason = EndReason.allCases.map { reason in
             r.counter(
                 "dps_frames_total", labels: [("reason", reason.rawValue)],

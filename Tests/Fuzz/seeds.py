@@ -13,8 +13,9 @@ import sys
 corpus, shared, targets = sys.argv[1], sys.argv[2], sys.argv[3:]
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pcaps = os.path.join(shared, "pcaps")
-# PacketParser.LinkType.allCases, in order: null, ethernet, raw (12), raw (14), raw (101), loop, SLL, SLL2
-LINK_INDEX = {0: 0, 1: 1, 12: 2, 14: 3, 101: 4, 108: 5, 113: 6, 276: 7}
+# PacketParser.LinkType.allCases, in order: null, ethernet, raw (12), raw (14), raw (101), loop, SLL, SLL2,
+# PPP, Cisco HDLC, 802.11, PPI, IPv4, IPv6
+LINK_INDEX = {0: 0, 1: 1, 12: 2, 14: 3, 101: 4, 108: 5, 113: 6, 276: 7, 9: 8, 104: 9, 105: 10, 192: 11, 228: 12, 229: 13}
 
 
 def put(target, name, data):

@@ -9,9 +9,10 @@ struct FlowLifecycleTests {
     static let udp = IPProtocolNumber.udp
 
     static func packet(
-        sport: UInt16 = 40000, dport: UInt16 = 80, transport: UInt8 = tcp, flags: TCPFlags = []
+        sport: UInt16 = 40000, dport: UInt16 = 80, transport: UInt8 = tcp, length: UInt32 = 0,
+        flags: TCPFlags = []
     ) -> PacketEvent {
-        Script.event(at: 0, sport: sport, dport: dport, transport: transport, flags: flags)
+        Script.event(at: 0, sport: sport, dport: dport, transport: transport, flags: flags, length: length)
     }
 
     /// An open TCP flow first seen as a mid-connection ACK from `a`.
@@ -95,10 +96,15 @@ struct FlowLifecycleTests {
         #expect(flow.isOpen && flow.closeReason == nil)
     }
 
-    @Test("a packet on a held key: counted, absorbed, or a new flow when it is a SYN")
+    @Test("a packet on a held key: counted, absorbed, a late period, or a new flow when it is a SYN")
     func arrival() {
         let syn = Self.packet(flags: .syn)
         let others = [Self.packet(flags: [.syn, .ack]), Self.packet(flags: .ack), Self.packet(transport: Self.udp)]
+        let bareFin = Self.packet(flags: [.fin, .ack])
+        let late = [
+            Self.packet(length: 113, flags: [.fin, .psh, .ack]), Self.packet(flags: .rst),
+            Self.packet(flags: [.rst, .ack]), Self.packet(length: 1, flags: .ack),
+        ]
 
         let open = Self.openConnection()
         for event in [syn] + others { #expect(open.arrival(of: event) == .count) }
@@ -108,11 +114,51 @@ struct FlowLifecycleTests {
         #expect(closing.arrival(of: syn) == .finishThenRestart)
         for event in others { #expect(closing.arrival(of: event) == .count) }
 
+        for event in late + [bareFin] { #expect(closing.arrival(of: event) == .count) }
+
         var closed = closing
         closed.becomeTombstone()
-        #expect(closed.state == .closed)
+        #expect(closed.state == .closed(.rst))
         #expect(closed.arrival(of: syn) == .restart)
-        for event in others { #expect(closed.arrival(of: event) == .absorb) }
+        for event in others + [bareFin] { #expect(closed.arrival(of: event) == .absorb, "\(event.tcpFlags)") }
+        for event in late { #expect(closed.arrival(of: event) == .reopen, "\(event.tcpFlags)") }
+    }
+
+    @Test("a late period: same initiator, closing at once by its packet's RST or FIN, else as before")
+    func latePeriod() {
+        func tombstone(closedBy reason: EndReason) -> FlowLifecycle {
+            var flow = FlowLifecycle(firstPacket: Self.packet(flags: .syn), from: .b)
+            if reason == .rst {
+                _ = flow.record(Self.packet(flags: .rst), from: .a, firstFrameOut: false)
+            } else {
+                _ = flow.record(Self.packet(flags: .fin), from: .a, firstFrameOut: false)
+                _ = flow.record(Self.packet(flags: .fin), from: .b, firstFrameOut: false)
+            }
+            flow.becomeTombstone()
+            return flow
+        }
+        let cases: [(EndReason, PacketEvent, EndReason)] = [
+            (.fin, Self.packet(length: 113, flags: [.fin, .psh, .ack]), .fin),
+            (.fin, Self.packet(flags: [.rst, .ack]), .rst),
+            (.fin, Self.packet(length: 10, flags: .ack), .fin),
+            (.rst, Self.packet(length: 10, flags: .ack), .rst),
+            (.rst, Self.packet(length: 10, flags: [.fin, .ack]), .fin),
+            (.rst, Self.packet(flags: .rst), .rst),
+        ]
+        for (earlier, event, expected) in cases {
+            var flow = tombstone(closedBy: earlier)
+            #expect(flow.state == .closed(earlier))
+            #expect(flow.arrival(of: event) == .reopen)
+            flow.reopen(by: event)
+            #expect(flow.state == .closing(expected), "closed by \(earlier), then \(event.tcpFlags)")
+            #expect(flow.initiator == .b, "the orientation of the closed connection")
+            // Its packets count in it; a SYN finishes it and starts a new connection.
+            #expect(flow.arrival(of: Self.packet(flags: .ack)) == .count)
+            #expect(flow.arrival(of: Self.packet(flags: .syn)) == .finishThenRestart)
+            #expect(flow.endReason(.shutdown, hasPackets: true) == expected)
+            flow.becomeTombstone()
+            #expect(flow.state == .closed(expected))
+        }
     }
 
     @Test("why a frame ends: the ending for an open flow with packets, its own close for a closing one")

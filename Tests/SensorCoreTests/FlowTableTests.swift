@@ -3,6 +3,8 @@ import Testing
 
 @testable import SensorCore
 
+private typealias B = PacketBuilder
+
 /// A tiny scripted network: builds events between two hosts with an injected clock.
 struct Script {
     static let client = IPAddress(ipv4: 198, 51, 100, 2)
@@ -97,6 +99,79 @@ struct FlowTableTests {
         #expect(out.frames.count == 1)
         #expect(table.stats.trailingPackets == 2)
         #expect(table.count == 0)
+    }
+
+    @Test("data and RSTs after the close are late frames of the same flow; pure ACKs stay trailing")
+    func latePacketsAfterClose() throws {
+        let (table, out) = makeTable()
+        let c = Script.client, s = Script.server
+        // Both ports high: a flow first seen from the server would be the server's.
+        func client(_ t: Double, _ flags: TCPFlags, _ length: UInt32 = 0) -> PacketEvent {
+            Script.event(at: t, sport: 6000, dport: 5000, flags: flags, length: length)
+        }
+        func server(_ t: Double, _ flags: TCPFlags, _ length: UInt32 = 0) -> PacketEvent {
+            Script.event(at: t, from: s, to: c, sport: 5000, dport: 6000, flags: flags, length: length)
+        }
+        table.ingest(client(0, .syn))
+        table.ingest(server(0.001, [.syn, .ack]))
+        table.ingest(client(0.002, [.psh, .ack], 10), payload: B.bytes(10))
+        table.ingest(client(0.003, [.fin, .ack]))
+        table.ingest(server(0.004, [.fin, .ack]))  // closed
+        table.ingest(client(0.005, .ack))
+        table.advance(to: Script.start + Int64(0.6 * 1e9))
+        #expect(out.frames.map(\.endReason) == [.fin])
+        // 0.66 s after the close, a FIN carrying 113 bytes from the server, and its ACK.
+        table.ingest(server(0.664, [.fin, .psh, .ack], 113), payload: B.bytes(113))
+        table.ingest(client(0.665, .ack))
+        table.advance(to: Script.start + Int64(1.2 * 1e9))
+        #expect(out.frames.count == 2, "the late period lingers like a close, then goes out")
+        table.ingest(client(1.3, .ack))  // trailing
+        // 1.1 s after that close, two RSTs from the server.
+        table.ingest(server(2.264, .rst))
+        table.ingest(server(2.3, [.rst, .ack]))
+        table.advance(to: Script.start + 3 * Script.second)
+        table.ingest(client(3.5, [.fin, .ack]))  // a bare FIN: trailing
+        table.drain()
+
+        #expect(out.frames.map(\.endReason) == [.fin, .fin, .rst])
+        #expect(out.frames.map(\.frameIndex) == [0, 1, 2])
+        #expect(Set(out.frames.map(\.flowID)).count == 1)
+        for frame in out.frames {
+            #expect(frame.source == c && frame.sourcePort == 6000 && frame.destinationPort == 5000)
+        }
+        let fin = out.frames[1]
+        #expect(fin.bytesIn == 0 && fin.bytesOut == 113)
+        #expect(fin.packetsIn == 1 && fin.packetsOut == 1)
+        #expect(fin.payload == nil, "only a flow's first frame carries a payload")
+        #expect(fin.tcpFlags == [.fin, .psh, .ack])
+        #expect(fin.firstSeen == (Script.start + Int64(0.664 * 1e9)) / 1000)
+        #expect(fin.duration == 0.001)
+        let rst = out.frames[2]
+        #expect(rst.packetsIn == 0 && rst.packetsOut == 2 && rst.bytesOut == 0)
+        #expect(rst.tcpFlags == [.rst, .ack])
+        #expect(table.stats.trailingPackets == 2)
+        #expect(out.frames.map { $0.bytesIn + $0.bytesOut }.reduce(0, +) == 10 + 113)
+        #expect(out.frames.map { $0.packetsIn + $0.packetsOut }.reduce(0, +) + 2 == 12, "12 packets")
+        #expect(table.stats.flowsCreated == 1)
+    }
+
+    @Test("a late period is closing from its first packet: a new SYN on the tuple ends it at once")
+    func latePeriodThenReuse() {
+        let (table, out) = makeTable()
+        table.ingest(Script.event(at: 0, flags: .syn))
+        table.ingest(
+            Script.event(at: 0.001, from: Script.server, to: Script.client, sport: 80, dport: 40000, flags: .rst))
+        table.advance(to: Script.start + Script.second)
+        // Data the client sent before it saw the RST, then a new connection on the same tuple.
+        table.ingest(Script.event(at: 1.1, flags: [.psh, .ack], length: 5), payload: B.bytes(5))
+        tcpExchange(table, at: 1.2)
+        table.advance(to: Script.start + 2 * Script.second)
+        #expect(out.frames.map(\.endReason) == [.rst, .rst, .fin])
+        #expect(out.frames.map(\.frameIndex) == [0, 1, 0])
+        #expect(out.frames[1].flowID == out.frames[0].flowID && out.frames[2].flowID != out.frames[0].flowID)
+        #expect(out.frames[1].bytesIn == 5 && out.frames[1].packetsIn == 1 && out.frames[1].payload == nil)
+        #expect(out.frames[2].bytesIn == 18 && out.frames[2].payload == Array("GET / HTTP/1.0\r\n\r\n".utf8))
+        #expect(table.stats.trailingPackets == 0)
     }
 
     @Test("a new SYN on the tuple of a closed connection starts a new flow")

@@ -113,9 +113,22 @@ struct PacketParserTests {
         #expect(p.event.payloadLength == 3)
     }
 
-    @Test func totalLengthBeyondTheFrameIsClampedToTheFrame() throws {
-        let p = try packet(B.ethernet(B.ipv4(protocol: 17, totalLength: 1000, l4: B.udp(1, 2, payload: [1, 2, 3]))))
-        #expect(p.event.payloadLength == 3)
+    @Test func anIPLengthBeyondThePacketIsMalformed() throws {
+        // Not cut by a snaplen (captured = original): tot_len / payload_len say more than is there.
+        let udp = B.udp(1, 2, payload: [1, 2, 3])
+        #expect(parse(B.ethernet(B.ipv4(protocol: 17, totalLength: 1000, l4: udp))) == .malformed)
+        #expect(parse(B.ethernet(B.ipv4(protocol: 17, totalLength: 32, l4: udp))) == .malformed)
+        #expect(parse(B.ethernet(type: 0x86DD, B.ipv6(next: 17, payloadLength: 12, l4: udp))) == .malformed)
+        #expect(parse(B.ethernet(B.ipv4(protocol: 17, totalLength: 1000, l4: udp)), originalLength: 1013) == .malformed)
+        // Exactly the packet, or less (link padding): a packet.
+        #expect(try packet(B.ethernet(B.ipv4(protocol: 17, totalLength: 31, l4: udp))).event.payloadLength == 3)
+        #expect(try packet(B.ethernet(B.ipv4(protocol: 17, totalLength: 30, l4: udp))).event.payloadLength == 2)
+        let v6 = try packet(B.ethernet(type: 0x86DD, B.ipv6(next: 17, payloadLength: 11, l4: udp)))
+        #expect(v6.event.payloadLength == 3)
+        // Within the original length of a packet the snaplen cut: the original payload length.
+        let cut = try packet(B.ethernet(B.ipv4(protocol: 17, totalLength: 1000, l4: udp)), originalLength: 1014)
+        #expect(cut.event.payloadLength == 1000 - 28)
+        #expect(cut.snapshot == [1, 2, 3])
     }
 
     @Test func nonFirstIPv4FragmentHasNoPorts() throws {
@@ -275,6 +288,87 @@ struct PacketParserTests {
         #expect(parse([0x50] + B.bytes(30), link: .raw) == .notIP)
         #expect(parse([], link: .raw) == .notIP)
         #expect(parse(B.bytes(10), link: .linuxSLL2) == .notIP)
+    }
+
+    @Test func pppCiscoHDLC80211PPIAndRawIPOfOneVersion() throws {
+        let ip = B.ipv4(protocol: 17, l4: B.udp(1111, 2222, payload: [1, 2, 3]))
+        let reference = try packet(B.ethernet(ip))
+        let cases: [(String, [UInt8], PacketParser.LinkType)] = [
+            ("PPP in HDLC framing", B.ppp(ip), .ppp),
+            ("PPP", B.ppp(hdlc: false, ip), .ppp),
+            ("PPP, compressed protocol", B.ppp(compressed: true, ip), .ppp),
+            ("PPP, no framing, compressed", B.ppp(hdlc: false, compressed: true, ip), .ppp),
+            ("Cisco HDLC", B.ciscoHDLC(ip), .ciscoHDLC),
+            ("Cisco HDLC, VLAN", B.ciscoHDLC(type: 0x8100, [0, 100, 0x08, 0x00] + ip), .ciscoHDLC),
+            ("IPV4", ip, .ipv4),
+            ("802.11 data", B.ieee80211(ip), .ieee80211),
+            ("802.11 QoS data", B.ieee80211(qos: true, ip), .ieee80211),
+            ("802.11 QoS data, HT control", B.ieee80211(qos: true, order: true, ip), .ieee80211),
+            ("802.11 4 addresses, QoS", B.ieee80211(qos: true, wds: true, ip), .ieee80211),
+            ("802.11 Data+CF-Ack", B.ieee80211(subtype: 1, ip), .ieee80211),
+            ("802.11 802.1H SNAP", B.ieee80211(oui: [0, 0, 0xF8], ip), .ieee80211),
+            ("PPI, Ethernet", B.ppi(B.ethernet(ip)), .ppi),
+            ("PPI with a field, Ethernet", B.ppi(fields: B.ppi80211Common, B.ethernet(vlans: [0x8100], ip)), .ppi),
+            ("PPI, 802.11", B.ppi(dlt: 105, fields: B.ppi80211Common, B.ieee80211(qos: true, ip)), .ppi),
+        ]
+        for (name, frame, link) in cases {
+            let p = try packet(frame, link: link)
+            #expect(p.event == reference.event, "\(name)")
+            #expect(p.snapshot == reference.snapshot, "\(name)")
+        }
+        let v6 = B.ipv6(next: 6, l4: B.tcp(1, 2, payload: [9]))
+        let v6Reference = try packet(B.ethernet(type: 0x86DD, v6))
+        for (name, frame, link) in [
+            ("PPP", B.ppp(protocol: 0x0057, v6), PacketParser.LinkType.ppp),
+            ("PPP, compressed", B.ppp(protocol: 0x57, compressed: true, v6), .ppp),
+            ("Cisco HDLC", B.ciscoHDLC(type: 0x86DD, v6), .ciscoHDLC), ("IPV6", v6, .ipv6),
+            ("802.11", B.ieee80211(type: 0x86DD, v6), .ieee80211),
+            ("PPI, 802.11", B.ppi(dlt: 105, B.ieee80211(type: 0x86DD, v6)), .ppi),
+        ] {
+            let p = try packet(frame, link: link)
+            #expect(p.event == v6Reference.event && p.snapshot == v6Reference.snapshot, "IPv6 over \(name)")
+        }
+        // Raw IP of one version: the other version is a malformed header, not another packet.
+        #expect(parse(v6, link: .ipv4) == .malformed)
+        #expect(parse(ip, link: .ipv6) == .malformed)
+        #expect(parse([], link: .ipv4) == .malformed)
+    }
+
+    @Test func framesWithoutReadableIPAreNotIP() {
+        let ip = B.ipv4(protocol: 17, l4: B.udp(1111, 2222, payload: [1, 2, 3]))
+        let cases: [(String, [UInt8], PacketParser.LinkType)] = [
+            ("PPP LCP", B.ppp(protocol: 0xC021, B.bytes(20)), .ppp),
+            ("PPP IPCP", B.ppp(protocol: 0x8021, B.bytes(20)), .ppp),
+            ("PPP, compressed protocol, cut", [0xFF, 0x03], .ppp),
+            ("PPP, protocol cut", [0xFF, 0x03, 0x00], .ppp),
+            ("Cisco HDLC SLARP", B.ciscoHDLC(type: 0x8035, B.bytes(20)), .ciscoHDLC),
+            ("Cisco HDLC, cut", [0x0F, 0x00, 0x08], .ciscoHDLC),
+            ("802.11 Null", B.ieee80211(subtype: 4, ip), .ieee80211),
+            ("802.11 QoS Null", B.ieee80211(subtype: 4, qos: true, ip), .ieee80211),
+            ("802.11 protected", B.ieee80211(protected: true, ip), .ieee80211),
+            ("802.11 A-MSDU", B.ieee80211(qos: true, amsdu: true, ip), .ieee80211),
+            ("802.11 second fragment", B.ieee80211(fragment: 1, ip), .ieee80211),
+            ("802.11 other OUI", B.ieee80211(oui: [0, 0x0B, 0x85], ip), .ieee80211),
+            ("802.11 ARP", B.ieee80211(type: 0x0806, B.bytes(28)), .ieee80211),
+            ("802.11 beacon", [0x80, 0x00] + B.bytes(60), .ieee80211),
+            ("802.11 version 1", [0x09] + Array(B.ieee80211(ip).dropFirst()), .ieee80211),
+            ("802.11, cut in the header", Array(B.ieee80211(qos: true, ip).prefix(25)), .ieee80211),
+            ("802.11, cut in LLC/SNAP", Array(B.ieee80211(ip).prefix(30)), .ieee80211),
+            ("PPI, USER0 inside", B.ppi(dlt: 147, B.ethernet(ip)), .ppi),
+            ("PPI, PPI inside", B.ppi(dlt: 192, B.ppi(B.ethernet(ip))), .ppi),
+            ("PPI version 1", [1] + Array(B.ppi(B.ethernet(ip)).dropFirst()), .ppi),
+            ("PPI length 4", [0, 0, 4, 0] + Array(B.ppi(B.ethernet(ip)).dropFirst(4)), .ppi),
+            ("PPI length beyond the frame", [0, 0, 0xFF, 0x0F] + Array(B.ppi(B.ethernet(ip)).dropFirst(4)), .ppi),
+            ("PPI, cut", [0, 0, 8, 0, 1, 0], .ppi),
+        ]
+        for (name, frame, link) in cases {
+            #expect(parse(frame, link: link) == .notIP, "\(name)")
+        }
+    }
+
+    @Test func linkTypeNamesAndSummary() {
+        #expect(PacketParser.LinkType.summary == "NULL (0), EN10MB (1), PPP (9), RAW (12/14/101), C_HDLC (104), "
+            + "IEEE802_11 (105), LOOP (108), LINUX_SLL (113), PPI (192), IPV4 (228), IPV6 (229), LINUX_SLL2 (276)")
     }
 
     @Test func garbageNeverCrashes() {

@@ -2,6 +2,7 @@ import Foundation
 import SensorCore
 import SensorIO
 import Testing
+import TestSupport
 
 /// An IPv4/UDP packet 198.51.100.1:5000 -> 203.0.113.2:53 with `payload`.
 private func udpPacket(_ payload: [UInt8]) -> [UInt8] {
@@ -107,15 +108,24 @@ struct PcapSourceTests {
         #expect(garbageError?.description.hasPrefix(garbage) == true)
         #expect(garbageError?.code == .notACapture)
 
-        let wifi = directory.path("wifi.pcap")
-        try PcapWriter(linkType: 105).write(to: wifi)
-        let linkError = #expect(throws: PcapError.self) { try PcapSource(path: wifi) }
-        #expect(linkError?.description.contains("unsupported link type 105") == true)
+        // A link type with no IP dps can find in it: refused, named.
+        let user = directory.path("user0.pcap")
+        try PcapWriter(linkType: 147).write(to: user)
+        let linkError = #expect(throws: PcapError.self) { try PcapSource(path: user) }
+        let named = "unsupported link type 147 (USER0, private use): dps reads IP from "
+        #expect(linkError?.description.contains(named) == true)
+        #expect(linkError?.description.contains(PacketParser.LinkType.summary) == true)
         #expect(linkError?.code == .unsupportedLinkType)
-        #expect(linkError?.description.hasPrefix(wifi) == true)
+        #expect(linkError?.description.hasPrefix(user) == true)
+        let radiotap = directory.path("radiotap.pcap")
+        try PcapWriter(linkType: 127).write(to: radiotap)
+        let radiotapError = #expect(throws: PcapError.self) { try PcapSource(path: radiotap) }
+        #expect(
+            radiotapError?.description.contains(
+                "unsupported link type 127 (IEEE802_11_RADIO, 802.11 plus radiotap header)") == true)
     }
 
-    @Test func cookedRawAndEthernetCapturesGiveTheSameEvents() throws {
+    @Test func everyLinkTypeGivesTheSameEvents() throws {
         let directory = try PcapTempDirectory()
         let ip = udpPacket(Array("hello".utf8))
         let frames: [(UInt32, [UInt8])] = [
@@ -124,13 +134,19 @@ struct PcapSourceTests {
             (276, [0x08, 0x00, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0] + ip),
             (101, ip),
             (12, ip),
+            (228, ip),
+            (9, PacketBuilder.ppp(ip)),
+            (104, PacketBuilder.ciscoHDLC(ip)),
+            (105, PacketBuilder.ieee80211(qos: true, ip)),
+            (192, PacketBuilder.ppi(ethernetHeader + ip)),
+            (192, PacketBuilder.ppi(dlt: 105, fields: PacketBuilder.ppi80211Common, PacketBuilder.ieee80211(ip))),
         ]
         var results: [DeliveredPacket] = []
-        for (link, frame) in frames {
+        for (number, (link, frame)) in frames.enumerated() {
             var writer = PcapWriter(linkType: link, nanoseconds: true)
             writer.add(frame, seconds: 1_700_000_000, fraction: 123_456_789)
             writer.add([0xFF, 0xFF], seconds: 1_700_000_001, fraction: 0)  // no IP in it
-            let path = directory.path("link-\(link).pcap")
+            let path = directory.path("link-\(number)-\(link).pcap")
             try writer.write(to: path)
             let (packets, source) = try readAllPackets(path)
             #expect(packets.count == 1, "link type \(link)")
@@ -142,10 +158,23 @@ struct PcapSourceTests {
             timestamp: 1_700_000_000_123_456_789, source: IPAddress("198.51.100.1")!,
             destination: IPAddress("203.0.113.2")!, sourcePort: 5000, destinationPort: 53, transport: 17,
             payloadLength: 5)
+        #expect(results.count == frames.count)
         for result in results {
             #expect(result.event == expected)
             #expect(result.snapshot == Array("hello".utf8))
         }
+
+        // LINKTYPE_IPV6: IPv6 only.
+        let v6 = PacketBuilder.ipv6(next: 17, l4: PacketBuilder.udp(5000, 53, payload: Array("hello".utf8)))
+        var writer = PcapWriter(linkType: 229)
+        writer.add(v6, seconds: 1, fraction: 0)
+        writer.add(ip, seconds: 2, fraction: 0)  // IPv4 where IPv6 must be: a malformed header
+        try writer.write(to: directory.path("ipv6.pcap"))
+        let (packets, source) = try readAllPackets(directory.path("ipv6.pcap"))
+        #expect(source.linkType == .ipv6)
+        #expect(packets.map(\.event.source) == [IPAddress("2001:db8::1")!])
+        #expect(packets.first?.snapshot == Array("hello".utf8))
+        #expect(source.skippedMalformed == 1)
     }
 
     @Test func microsecondTimestampsAreScaledToNanoseconds() throws {
@@ -169,6 +198,45 @@ struct PcapSourceTests {
         #expect(packets.first?.event.payloadLength == 1000)
         #expect(packets.first?.snapshot == Array(payload.prefix(40)))
         #expect(source.cutBySnaplen == 1)
+    }
+
+    @Test func impossibleLengthsAreMalformedAndASnaplenCutIsNot() throws {
+        let directory = try PcapTempDirectory()
+        // 48 bytes whose IPv4 tot_len says 35,205 (a 35,177-byte UDP payload).
+        var short = ethernetHeader + udpPacket(Array("abcdef".utf8))
+        short[16...17] = [0x89, 0x85]
+        #expect(short.count == 48)
+        var tooLong = ethernetHeader + udpPacket(Array("tot_len says 10 more".utf8))
+        tooLong[17] &+= 10
+        let payload = (0..<1000).map { UInt8(truncatingIfNeeded: $0) }
+        let cut = ethernetHeader + udpPacket(payload)
+        var writer = PcapWriter(linkType: 1)
+        writer.add(short, seconds: 1, fraction: 0, originalLength: 0x7FFF_FFFF)  // impossible original length
+        writer.add(tooLong, seconds: 2, fraction: 0)  // captured = original, the IP length beyond both
+        writer.add(Array(cut.prefix(14 + 28 + 40)), seconds: 3, fraction: 0, originalLength: cut.count)  // snaplen cut
+        writer.add(short, seconds: 4, fraction: 0, originalLength: 262_145)  // one byte beyond the largest
+        writer.add(ethernetHeader + udpPacket([7]), seconds: 5, fraction: 0, originalLength: 262_144)  // the largest
+        try writer.write(to: directory.path("lengths.pcap"))
+
+        let source = try PcapSource(path: directory.path("lengths.pcap"))
+        #expect(source.largestOriginalLength == 262_144)
+        var frames: [FlowFrame] = []
+        let table = FlowTable(configuration: .testing()) { frames.append($0) }
+        var delivered: [DeliveredPacket] = []
+        try source.forEachPacket { event, snapshot in
+            delivered.append(DeliveredPacket(event: event, snapshot: Array(snapshot)))
+            table.ingest(event, snapshot: snapshot)
+        }
+        table.drain()
+        #expect(source.packetsRead == 5)
+        #expect(source.skippedMalformed == 3)
+        #expect(source.skipped == 3)
+        #expect(source.cutBySnaplen == 2)
+        #expect(delivered.map(\.event.payloadLength) == [1000, 1])
+        #expect(delivered.first?.snapshot == Array(payload.prefix(40)))
+        // No frame holds a byte of the malformed records.
+        #expect(frames.map { $0.bytesIn + $0.bytesOut }.reduce(0, +) == 1001)
+        #expect(frames.map { $0.packetsIn + $0.packetsOut }.reduce(0, +) == 2)
     }
 
     @Test func fragmentsAndTruncatedHeadersAreCounted() throws {

@@ -84,7 +84,8 @@ final class DifferentialTests {
     }
 
     /// The frame as Ethernet: Ethernet captures as they are; others get an Ethernet header with
-    /// the EtherType of their link header in front of the packet. Nil when the link header is cut.
+    /// the EtherType of their link header in front of the packet. Nil when the link header is cut,
+    /// and for 802.11 (PacketParserTests compare its native parse with the Ethernet form).
     static func asEthernet(_ frame: UnsafeRawBufferPointer, linkType: PacketParser.LinkType) -> [UInt8]? {
         let bytes = [UInt8](frame)
         func ethernet(_ type: [UInt8], _ l3: Int) -> [UInt8]? {
@@ -102,6 +103,21 @@ final class DifferentialTests {
             guard bytes.count >= 4 else { return nil }
             let family = bytes[0] == 0 ? bytes[3] : bytes[0]
             return ethernet(family == 2 ? [0x08, 0x00] : [0x86, 0xDD], 4)
+        case .ipv4: return ethernet([0x08, 0x00], 0)
+        case .ipv6: return ethernet([0x86, 0xDD], 0)
+        case .ppp:
+            let start = bytes.starts(with: [0xFF, 0x03]) ? 2 : 0
+            guard bytes.count > start else { return nil }
+            let compressed = bytes[start] & 1 == 1
+            guard compressed || bytes.count >= start + 2 else { return nil }
+            let pppProtocol = compressed ? Int(bytes[start]) : Int(bytes[start]) << 8 | Int(bytes[start + 1])
+            return ethernet(pppProtocol == 0x57 ? [0x86, 0xDD] : [0x08, 0x00], start + (compressed ? 1 : 2))
+        case .ciscoHDLC: return bytes.count >= 4 ? ethernet(Array(bytes[2..<4]), 4) : nil
+        case .ppi:
+            guard bytes.count >= 8, bytes[4] == 1 else { return nil }
+            let length = Int(bytes[2]) | Int(bytes[3]) << 8
+            return bytes.count >= length ? Array(bytes[length...]) : nil
+        case .ieee80211: return nil
         }
     }
 
@@ -209,6 +225,9 @@ final class DifferentialTests {
             ("ack padding", B.ethernet(padTo: 60, B.ipv4(protocol: 6, l4: B.tcp(1, 2, flags: 0x10)))),
             ("tot_len 0", B.ethernet(B.ipv4(protocol: 17, totalLength: 0, l4: udp))),
             ("tot_len 1000", B.ethernet(B.ipv4(protocol: 17, totalLength: 1000, l4: udp))),
+            ("tot_len one beyond", B.ethernet(B.ipv4(protocol: 17, totalLength: 20 + udp.count + 1, l4: udp))),
+            ("tot_len the frame", B.ethernet(B.ipv4(protocol: 17, totalLength: 20 + udp.count, l4: udp))),
+            ("ipv6 payload_len beyond", B.ethernet(type: 0x86DD, B.ipv6(next: 17, payloadLength: 1000, l4: udp))),
             ("fragment", B.ethernet(B.ipv4(protocol: 17, fragmentOffset: 185, l4: B.udp(9, 8, payload: B.bytes(40))))),
             (
                 "first fragment",
@@ -284,7 +303,9 @@ final class DifferentialTests {
         let cases: [([UInt8], PacketParser.LinkType)] = [
             (B.sll(ip), .linuxSLL), (B.sll2(ip), .linuxSLL2), (ip, .raw), (B.sll(type: 0x86DD, v6), .linuxSLL),
             (B.sll2(type: 0x86DD, v6), .linuxSLL2), (v6, .raw), ([2, 0, 0, 0] + ip, .null),
-            ([0, 0, 0, 30] + v6, .loop),
+            ([0, 0, 0, 30] + v6, .loop), (ip, .ipv4), (v6, .ipv6), (B.ppp(ip), .ppp),
+            (B.ppp(protocol: 0x57, hdlc: false, compressed: true, v6), .ppp), (B.ciscoHDLC(ip), .ciscoHDLC),
+            (B.ciscoHDLC(type: 0x86DD, v6), .ciscoHDLC), (B.ppi(fields: B.ppi80211Common, B.ethernet(ip)), .ppi),
         ]
         var tally = Tally()
         for (frame, link) in cases {

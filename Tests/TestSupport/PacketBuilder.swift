@@ -89,6 +89,51 @@ public enum PacketBuilder {
         be16(type) + [0, 0, 0, 0, 0, 3, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0] + packet
     }
 
+    /// PPP: RFC 1662's address and control bytes when `hdlc`, the protocol in one byte when
+    /// `compressed`.
+    public static func ppp(
+        protocol pppProtocol: Int = 0x0021, hdlc: Bool = true, compressed: Bool = false, _ packet: [UInt8]
+    ) -> [UInt8] {
+        (hdlc ? [0xFF, 0x03] : []) + (compressed ? [UInt8(pppProtocol)] : be16(pppProtocol)) + packet
+    }
+
+    /// Cisco HDLC: unicast address, control 0, EtherType.
+    public static func ciscoHDLC(type: Int = 0x0800, _ packet: [UInt8]) -> [UInt8] {
+        [0x0F, 0x00] + be16(type) + packet
+    }
+
+    /// An 802.11 data frame (subtype 0, Data) from a station to its AP, LLC/SNAP before the
+    /// packet. `qos` makes it QoS data with QoS control (`amsdu` sets its A-MSDU bit), `order`
+    /// adds HT control, `wds` a fourth address; `fragment` is the fragment number.
+    public static func ieee80211(
+        type: Int = 0x0800, subtype: UInt8 = 0, qos: Bool = false, amsdu: Bool = false, order: Bool = false,
+        wds: Bool = false, protected: Bool = false, fragment: UInt8 = 0, oui: [UInt8] = [0, 0, 0],
+        _ packet: [UInt8]
+    ) -> [UInt8] {
+        let control: UInt8 = (qos ? subtype | 0x08 : subtype) << 4 | 0x08  // type 2: data
+        var flags: UInt8 = wds ? 0x03 : 0x01  // to DS (and from DS)
+        if protected { flags |= 0x40 }
+        if order { flags |= 0x80 }
+        var frame: [UInt8] = [control, flags, 0x2C, 0x00]  // frame control, duration
+        frame += [2, 0, 0, 0, 0, 1] + [2, 0, 0, 0, 0, 2] + [2, 0, 0, 0, 0, 3]
+        frame += [fragment, 0x10]  // sequence control, little-endian: fragment, sequence number 1
+        if wds { frame += [2, 0, 0, 0, 0, 4] }
+        if qos { frame += [amsdu ? 0x80 : 0x00, 0x00] }
+        if order { frame += [0, 0, 0, 0] }
+        return frame + [0xAA, 0xAA, 0x03] + oui + be16(type) + packet
+    }
+
+    /// PPI: version 0, flags 0, the header's length (8 + `fields`) and the link type of `frame`,
+    /// little-endian.
+    public static func ppi(dlt: Int = 1, fields: [UInt8] = [], _ frame: [UInt8]) -> [UInt8] {
+        let length = 8 + fields.count
+        return [0, 0, UInt8(length & 0xFF), UInt8(length >> 8), UInt8(dlt & 0xFF), UInt8(dlt >> 8 & 0xFF), 0, 0]
+            + fields + frame
+    }
+
+    /// A PPI 802.11-Common field (type 2, 20 bytes of zeros).
+    public static let ppi80211Common: [UInt8] = [2, 0, 20, 0] + [UInt8](repeating: 0, count: 20)
+
     public static func bytes(_ count: Int, start: UInt8 = 0) -> [UInt8] {
         (0..<count).map { UInt8(truncatingIfNeeded: Int(start) + $0) }
     }

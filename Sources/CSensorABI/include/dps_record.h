@@ -35,7 +35,7 @@ typedef uint64_t dps_u64;
 #define DPS_CTR_RINGBUF_FULL 0 /* bpf_ringbuf_reserve failed: the packet has no record */
 #define DPS_CTR_PACKETS 1      /* packets that produced a record */
 #define DPS_CTR_NOT_IP 2       /* frames that are not IPv4/IPv6 (ARP, LLDP...): no record */
-#define DPS_CTR_MALFORMED 3    /* IP header cut short or invalid: no record */
+#define DPS_CTR_MALFORMED 3    /* IP header cut short or invalid, or IP length beyond the packet: no record */
 #define DPS_CTR_MAX 4
 
 struct dps_packet_record {
