@@ -109,16 +109,38 @@ public enum RunSetting {
         values: "integer 0 to 4294967295", valueName: "id",
         check: { (0...Int(UInt32.max)).contains($0) ? nil : "must be from 0 to 4294967295, got \($0)" })
 
+    public static let include = Setting<[String]>(
+        "include", default: [], reloadable: true,
+        help: "Observe only packets matching one of these rules: an address or network, port N or N-M, "
+            + "proto NAME, or several of them (all must hold) (repeatable).",
+        values: "list of rules", valueName: "rule", defaultDescription: "all packets", check: filterProblem)
+
+    public static let exclude = Setting<[String]>(
+        "exclude", default: [], reloadable: true,
+        help: "Leave out packets matching any of these rules, in the kernel before they cost a record; "
+            + "wins over include (repeatable).",
+        values: "list of rules", valueName: "rule", defaultDescription: "none", check: filterProblem)
+
     /// In this order in the README table, in "known keys" and in reload logs.
     public static let all: [any AnySetting] = [
         interfaces, stdout, kronosSocket, hmacKeyFile, queueFrames, drainTimeout, extended, idleTimeout,
         activeTimeout, maxFlows, egress, statsInterval, ringBytes, attach, logLevel, metricsListen, ipfix,
-        ipfixObservationDomain,
+        ipfixObservationDomain, include, exclude,
     ]
 
     public static func named(_ key: String) -> (any AnySetting)? { all.first { $0.key == key } }
 
     // MARK: - Checks
+
+    private static func filterProblem(_ rules: [String]) -> String? {
+        if rules.count > PacketFilter.maximumRules {
+            return "at most \(PacketFilter.maximumRules) rules, got \(rules.count)"
+        }
+        for rule in rules {
+            do { _ = try PacketFilter.Rule(rule) } catch { return error.message }
+        }
+        return nil
+    }
 
     private static func above0(_ value: Int) -> String? { value > 0 ? nil : "must be above 0, got \(value)" }
 

@@ -36,4 +36,10 @@ struct FlowOptions: ParsableArguments {
 
     @Option(help: RunSetting.ipfixObservationDomain.argumentHelp)
     var ipfixObservationDomain: Int?
+
+    @Option(help: RunSetting.include.argumentHelp)
+    var include: [String] = []
+
+    @Option(help: RunSetting.exclude.argumentHelp)
+    var exclude: [String] = []
 }

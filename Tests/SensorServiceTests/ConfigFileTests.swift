@@ -41,6 +41,8 @@ struct ConfigFileTests {
             metrics_listen: "[::1]:7470"
             ipfix: ["udp://198.51.100.9:4739", "tcp://[2001:db8::9]:4739"]
             ipfix_observation_domain: 42
+            include: ["198.51.100.0/24", "2001:db8::/32 proto udp"]
+            exclude: ["port 22", "198.51.100.7 port 8000-8100"]
             """)
         var expected = RunSettings()
         expected.interfaces = ["eth0", "eth1.100"]
@@ -61,6 +63,8 @@ struct ConfigFileTests {
         expected.metricsListen = "[::1]:7470"
         expected.ipfix = ["udp://198.51.100.9:4739", "tcp://[2001:db8::9]:4739"]
         expected.ipfixObservationDomain = 42
+        expected.include = ["198.51.100.0/24", "2001:db8::/32 proto udp"]
+        expected.exclude = ["port 22", "198.51.100.7 port 8000-8100"]
         #expect(settings == expected)
         // Every setting has a key in the test above.
         #expect(RunSetting.all.allSatisfy { expected.has($0) })
@@ -165,6 +169,8 @@ struct ConfigFileTests {
             ("metrics_listen", "\"127.0.0.1\"", "expected HOST:PORT"),
             ("ipfix", "[\"http://198.51.100.9\"]", "IPFIX destination \"http://198.51.100.9\""),
             ("ipfix_observation_domain", "-1", "must be from 0 to 4294967295"),
+            ("exclude", "[\"port 0\"]", "port needs a number 1-65535"),
+            ("include", "[\"198.51.100.0/24 192.0.2.0/24\"]", "more than one address or network"),
             ("metrics_listen", "\"[::1]:99999\"", "expected HOST:PORT"),
         ])
     func impossibleValue(key: String, value: String, message: String) throws {

@@ -44,6 +44,8 @@ struct SettingDeclarationTests {
         case "ring_bytes": (["--ring-bytes", "65536"], "65536")
         case "metrics_listen": (["--metrics-listen", "127.0.0.1:7470"], "127.0.0.1:7470")
         case "ipfix": (["--ipfix", "udp://127.0.0.1:4739", "--ipfix", "tcp://[::1]:4739"], "udp://127.0.0.1:4739,tcp://[::1]:4739")
+        case "include": (["--include", "198.51.100.0/24", "--include", "port 443 proto tcp"], "198.51.100.0/24,port 443 proto tcp")
+        case "exclude": (["--exclude", "2001:db8::/32 port 22"], "2001:db8::/32 port 22")
         case _ where setting.valueDescription.hasPrefix("seconds"): ([setting.flag, "2.5"], "2.5")
         default: ([setting.flag, "7"], "7")
         }
@@ -63,7 +65,7 @@ struct SettingDeclarationTests {
     func labelFlags() throws {
         let shared = [
             "extended", "idle_timeout", "active_timeout", "max_flows", "egress", "ring_bytes", "attach", "log_level",
-            "ipfix", "ipfix_observation_domain",
+            "ipfix", "ipfix_observation_domain", "include", "exclude",
         ]
         for key in shared {
             let setting = try #require(RunSetting.named(key))
