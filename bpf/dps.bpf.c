@@ -226,6 +226,114 @@ static __always_inline __u32 parse_l4(struct __sk_buff *skb, struct parsed *p,
     return off;
 }
 
+/* The filter (user space fills the maps from PacketFilter.Tables; see dps_record.h). */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} filter_state SEC(".maps"); /* 0: no rules; 1 + the generation in use */
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 2);
+    __type(key, __u32);
+    __type(value, struct dps_filter_config);
+} filter_config SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, 4 * DPS_FILTER_MAX_RULES); /* 2 lists, 2 generations */
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct dps_filter_v4_key);
+    __type(value, struct dps_filter_masks);
+} filter_v4 SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, 4 * DPS_FILTER_MAX_RULES);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct dps_filter_v6_key);
+    __type(value, struct dps_filter_masks);
+} filter_v6 SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 2 * 65536); /* generation * 65536 + port */
+    __type(key, __u32);
+    __type(value, struct dps_filter_masks);
+} filter_ports SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 2 * 256); /* generation * 256 + protocol */
+    __type(key, __u32);
+    __type(value, struct dps_filter_masks);
+} filter_protocols SEC(".maps");
+
+static __always_inline void add_masks(struct dps_filter_masks *to, const struct dps_filter_masks *m)
+{
+    if (m) {
+        to->include |= m->include;
+        to->exclude |= m->exclude;
+    }
+}
+
+static __always_inline void add_address(struct dps_filter_masks *to, __u32 gen, const __u8 *addr, __u8 version)
+{
+    if (version == 4) {
+        /* Set field by field: an initializer would be a constant in .rodata, which holds
+         * dps_force_copy alone (ProgramTestRun sets it there). */
+        struct dps_filter_v4_key key;
+        __builtin_memset(&key, 0, sizeof(key));
+        key.prefixlen = 8 + 32;
+        key.data[0] = gen;
+        __builtin_memcpy(&key.data[1], addr, 4);
+        add_masks(to, bpf_map_lookup_elem(&filter_v4, &key));
+    } else {
+        struct dps_filter_v6_key key;
+        __builtin_memset(&key, 0, sizeof(key));
+        key.prefixlen = 8 + 128;
+        key.data[0] = gen;
+        __builtin_memcpy(&key.data[1], addr, 16);
+        add_masks(to, bpf_map_lookup_elem(&filter_v6, &key));
+    }
+}
+
+static __always_inline void add_port(struct dps_filter_masks *to, __u32 gen, __u16 port)
+{
+    __u32 key = gen * 65536 + port;
+    add_masks(to, bpf_map_lookup_elem(&filter_ports, &key));
+}
+
+/* 0 when the packet is observed, else the counter of why not: the rules' matches in a few map
+ * lookups, matched = rules & (network | any) & (port | any) & (protocol | any) per list. */
+static __always_inline __u32 filter(const struct dps_packet_record *h)
+{
+    __u32 zero = 0;
+    __u32 *state = bpf_map_lookup_elem(&filter_state, &zero);
+    if (!state || *state == 0)
+        return 0;
+    __u32 gen = *state - 1;
+    struct dps_filter_config *cfg = bpf_map_lookup_elem(&filter_config, &gen);
+    if (!cfg)
+        return 0;
+    struct dps_filter_masks network = cfg->any_network, port = cfg->any_port, protocol = cfg->any_protocol;
+    add_address(&network, gen, h->src_addr, h->ip_version);
+    add_address(&network, gen, h->dst_addr, h->ip_version);
+    if (h->l4_proto == IPPROTO_TCP || h->l4_proto == IPPROTO_UDP) {
+        add_port(&port, gen, h->src_port);
+        add_port(&port, gen, h->dst_port);
+    }
+    __u32 key = gen * 256 + h->l4_proto;
+    add_masks(&protocol, bpf_map_lookup_elem(&filter_protocols, &key));
+    if (cfg->rules.exclude & network.exclude & port.exclude & protocol.exclude)
+        return DPS_CTR_FILTER_EXCLUDED;
+    if (cfg->rules.include && !(cfg->rules.include & network.include & port.include & protocol.include))
+        return DPS_CTR_FILTER_NOT_INCLUDED;
+    return 0;
+}
+
 static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
 {
     __be16 proto;
@@ -235,29 +343,35 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
         return TC_ACT_UNSPEC;
     }
 
+    /* The record's header is parsed on the stack, so a filtered packet costs no ring space. */
+    struct dps_packet_record head;
+    __builtin_memset(&head, 0, offsetof(struct dps_packet_record, payload));
+    struct parsed p = {};
+    int err = proto == bpf_htons(ETH_P_IP) ? parse_ipv4(skb, l3, &p, &head)
+                                           : parse_ipv6(skb, l3, &p, &head);
+    if (err < 0) {
+        count(DPS_CTR_MALFORMED);
+        return TC_ACT_UNSPEC;
+    }
+    __u32 payload_off = parse_l4(skb, &p, &head);
+    head.ip_version = p.version;
+    head.l4_proto = p.proto;
+    __u32 why = filter(&head);
+    if (why) {
+        count(why);
+        return TC_ACT_UNSPEC;
+    }
+
     struct dps_packet_record *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
     if (!rec) {
         count(DPS_CTR_RINGBUF_FULL);
         return TC_ACT_UNSPEC;
     }
-    __builtin_memset(rec, 0, offsetof(struct dps_packet_record, payload));
-
-    struct parsed p = {};
-    int err = proto == bpf_htons(ETH_P_IP) ? parse_ipv4(skb, l3, &p, rec)
-                                           : parse_ipv6(skb, l3, &p, rec);
-    if (err < 0) {
-        bpf_ringbuf_discard(rec, BPF_RB_NO_WAKEUP);
-        count(DPS_CTR_MALFORMED);
-        return TC_ACT_UNSPEC;
-    }
-
-    __u32 payload_off = parse_l4(skb, &p, rec);
+    __builtin_memcpy(rec, &head, offsetof(struct dps_packet_record, payload));
     __u32 payload_len = payload_off < p.ip_end ? p.ip_end - payload_off : 0;
     rec->timestamp_ns = bpf_ktime_get_ns();
     rec->ifindex = skb->ifindex;
     rec->direction = direction;
-    rec->ip_version = p.version;
-    rec->l4_proto = p.proto;
     rec->payload_len = payload_len;
 
     __u32 snap = payload_len < DPS_SNAPSHOT_MAX ? payload_len : DPS_SNAPSHOT_MAX;

@@ -31,6 +31,7 @@ public final class KernelSensor {
     private var object: OpaquePointer?
     private var ring: OpaquePointer?
     private var countersFD: Int32 = -1
+    private var filterMaps: FilterMaps?
     private var attached: [(ifindex: Int32, egress: Bool)] = []
     private var links: [Int32] = []
     private var createdClsact: [Int32] = []
@@ -39,11 +40,11 @@ public final class KernelSensor {
     private let reader: RecordReader
     private var loggedRingError = false
 
-    /// Resolves the interfaces, checks the kernel, loads the programs and attaches them. Throws
-    /// with nothing left attached when any step fails.
+    /// Resolves the interfaces, checks the kernel, loads the programs, sets `filter` and attaches
+    /// them. Throws with nothing left attached when any step fails.
     public init(
-        interfaces names: [String], egress: Bool, ringBytes: UInt32, attach requested: HookMode, logger: Logger,
-        onPacket: @escaping (PacketEvent, UnsafeRawBufferPointer) -> Void
+        interfaces names: [String], egress: Bool, ringBytes: UInt32, attach requested: HookMode, filter: PacketFilter,
+        logger: Logger, onPacket: @escaping (PacketEvent, UnsafeRawBufferPointer) -> Void
     ) throws {
         self.logger = logger
         mode = requested
@@ -73,6 +74,7 @@ public final class KernelSensor {
                 locks.append(try InterfaceLock(interface: interface.name, index: interface.index))
             }
             try load(ringBytes: ringBytes)
+            try setFilter(filter)
             for interface in resolved {
                 try attach(Int32(interface.index), name: interface.name, egress: egress)
             }
@@ -120,6 +122,7 @@ public final class KernelSensor {
         let loaded = bpf_object__load(opened)
         if loaded < 0 { throw KernelError(.load, "loading the BPF programs", errno: loaded) }
         countersFD = bpf_map__fd(counters)
+        filterMaps = try FilterMaps(object: opened)
         let context = Unmanaged.passUnretained(reader).toOpaque()
         guard let ring = ring_buffer__new(bpf_map__fd(events), RecordReader.callback, context, nil)
         else { throw KernelError(.system, "opening the ring buffer", errno: errno) }
@@ -256,6 +259,13 @@ public final class KernelSensor {
     /// The BPF program's counters, summed over CPUs.
     public func counters() -> KernelCounters { KernelCounters(mapFD: countersFD) }
 
+    /// Replaces the include/exclude rules the programs apply, without detaching them: packets
+    /// meet the old rules or the new, never a mix. Not thread-safe: one caller at a time.
+    public func setFilter(_ filter: PacketFilter) throws(KernelError) {
+        guard let filterMaps else { throw KernelError(.bpfObject, "the BPF programs are not loaded") }
+        try filterMaps.apply(filter)
+    }
+
     /// Wall-clock now, in the same nanoseconds as the events' timestamps.
     public func now() -> Int64 { reader.clock.now() }
 
@@ -289,6 +299,9 @@ public struct KernelCounters: Sendable, Equatable {
     public var notIP: UInt64 = 0
     /// IP packets whose header was cut short or invalid: no record.
     public var malformed: UInt64 = 0
+    /// Packets the filter left out: an exclude rule matched, or no include rule did.
+    public var excluded: UInt64 = 0
+    public var notIncluded: UInt64 = 0
 
     public init() {}
 
@@ -306,6 +319,8 @@ public struct KernelCounters: Sendable, Equatable {
         packets = read(DPS_CTR_PACKETS)
         notIP = read(DPS_CTR_NOT_IP)
         malformed = read(DPS_CTR_MALFORMED)
+        excluded = read(DPS_CTR_FILTER_EXCLUDED)
+        notIncluded = read(DPS_CTR_FILTER_NOT_INCLUDED)
     }
 }
 

@@ -19,6 +19,8 @@ public final class ProgramTestRun {
         case notIP
         /// It counted the frame as a malformed IP packet (`DPS_CTR_MALFORMED`).
         case malformed
+        /// The filter left it out (`DPS_CTR_FILTER_EXCLUDED` or `DPS_CTR_FILTER_NOT_INCLUDED`).
+        case filtered(PacketFilter.Verdict)
         /// The kernel refused to run the program on this frame (`-errno` of the test run): the
         /// test-run harness itself wants at least an Ethernet header, and for an IPv4/IPv6
         /// EtherType at least that IP header; and the frame must fit in a page.
@@ -29,6 +31,7 @@ public final class ProgramTestRun {
     private var ring: OpaquePointer?
     private let programFD: Int32
     private let countersFD: Int32
+    private let filterMaps: FilterMaps
     private let collector = Collector()
     private let objectBytes: [UInt8]
 
@@ -66,6 +69,12 @@ public final class ProgramTestRun {
         }
         programFD = bpf_program__fd(program)
         countersFD = bpf_map__fd(counters)
+        do {
+            filterMaps = try FilterMaps(object: opened)
+        } catch {
+            bpf_object__close(opened)
+            throw error
+        }
         let context = Unmanaged.passUnretained(collector).toOpaque()
         guard let ring = ring_buffer__new(bpf_map__fd(events), Collector.callback, context, nil) else {
             bpf_object__close(opened)
@@ -108,6 +117,8 @@ public final class ProgramTestRun {
         }
         if after.notIP == before.notIP + 1 { return .notIP }
         if after.malformed == before.malformed + 1 { return .malformed }
+        if after.excluded == before.excluded + 1 { return .filtered(.excluded) }
+        if after.notIncluded == before.notIncluded + 1 { return .filtered(.notIncluded) }
         if after.ringBufferFull != before.ringBufferFull {
             throw KernelError(.testRun, "the test ring buffer was full")
         }
@@ -116,6 +127,11 @@ public final class ProgramTestRun {
 
     public func run(_ frame: [UInt8]) throws -> Outcome {
         try frame.withUnsafeBytes { try run($0) }
+    }
+
+    /// Sets the include/exclude rules the program applies (as `KernelSensor.setFilter`).
+    public func setFilter(_ filter: PacketFilter) throws {
+        try filterMaps.apply(filter)
     }
 
     /// The program's counters, summed over CPUs, since load.

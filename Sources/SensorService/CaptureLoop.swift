@@ -55,6 +55,16 @@ public final class CaptureLoop: @unchecked Sendable {
     public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
 
     /// Takes effect at the next loop turn (the next stats line is due one new interval from then).
+    /// Replaces the include/exclude rules in the kernel (a reload): packets meet the old rules or
+    /// the new. When the maps cannot be updated the old rules stay, and the error is logged.
+    public func setFilter(_ filter: PacketFilter) {
+        do {
+            try sensor.setFilter(filter)
+        } catch {
+            logger.error("the filter rules were not changed", metadata: ["error": "\(error)"])
+        }
+    }
+
     public func setStatsInterval(_ seconds: Double) {
         statsNanoseconds.store(Seconds.nanoseconds(seconds), ordering: .relaxed)
     }
@@ -173,7 +183,8 @@ public final class CaptureLoop: @unchecked Sendable {
         metrics.publish(
             DaemonMetrics.Snapshot(
                 flowTable: table.stats, flowsOpen: table.count, ringBufferDrops: kernel.ringBufferFull,
-                notIP: kernel.notIP, malformed: kernel.malformed, framesWritten: sink.framesWritten,
+                notIP: kernel.notIP, malformed: kernel.malformed, excluded: kernel.excluded,
+                notIncluded: kernel.notIncluded, framesWritten: sink.framesWritten,
                 sink: sink.statistics, interfaces: sensor.interfaces.count - lostInterfaces.count))
     }
 
@@ -185,6 +196,8 @@ public final class CaptureLoop: @unchecked Sendable {
             "ringbuf_drops": "\(kernel.ringBufferFull)",
             "not_ip": "\(kernel.notIP)",
             "malformed": "\(kernel.malformed)",
+            "filtered_excluded": "\(kernel.excluded)",
+            "filtered_not_included": "\(kernel.notIncluded)",
             "trailing": "\(flows.trailingPackets)",
             "flows_open": "\(table.count)",
             "frames": "\(flows.frames)",

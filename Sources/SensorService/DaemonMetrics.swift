@@ -21,6 +21,8 @@ public final class DaemonMetrics: Sendable {
     private let ringBufferDrops: Counter
     private let notIP: Counter
     private let malformed: Counter
+    private let excluded: Counter
+    private let notIncluded: Counter
     private let framesByReason: [Counter]
     private let framesWritten: Counter
     private let flowsOpen: Gauge
@@ -51,6 +53,10 @@ public final class DaemonMetrics: Sendable {
             "dps_malformed_packets_total",
             help: "IP packets whose header is cut short or invalid (an IP length beyond the packet included): "
                 + "no record.")
+        let filteredHelp = "Packets the include/exclude rules left out, in the kernel before a record: no record."
+        excluded = r.counter("dps_filtered_packets_total", labels: [("reason", "excluded")], help: filteredHelp)
+        notIncluded = r.counter(
+            "dps_filtered_packets_total", labels: [("reason", "not_included")], help: filteredHelp)
         framesByReason = EndReason.allCases.map { reason in
             r.counter(
                 "dps_frames_total", labels: [("reason", reason.rawValue)],
@@ -80,19 +86,25 @@ public final class DaemonMetrics: Sendable {
         public var ringBufferDrops: UInt64
         public var notIP: UInt64
         public var malformed: UInt64
+        /// The filter's counters: an exclude rule matched; include rules and none matched.
+        public var excluded: UInt64
+        public var notIncluded: UInt64
         public var framesWritten: UInt64
         public var sink: [(key: String, value: UInt64)]
         public var interfaces: Int
 
         public init(
             flowTable: FlowTableStats, flowsOpen: Int, ringBufferDrops: UInt64, notIP: UInt64, malformed: UInt64,
-            framesWritten: UInt64, sink: [(key: String, value: UInt64)], interfaces: Int
+            excluded: UInt64, notIncluded: UInt64, framesWritten: UInt64, sink: [(key: String, value: UInt64)],
+            interfaces: Int
         ) {
             self.flowTable = flowTable
             self.flowsOpen = flowsOpen
             self.ringBufferDrops = ringBufferDrops
             self.notIP = notIP
             self.malformed = malformed
+            self.excluded = excluded
+            self.notIncluded = notIncluded
             self.framesWritten = framesWritten
             self.sink = sink
             self.interfaces = interfaces
@@ -107,6 +119,8 @@ public final class DaemonMetrics: Sendable {
         published.advance(ringBufferDrops, to: snapshot.ringBufferDrops)
         published.advance(notIP, to: snapshot.notIP)
         published.advance(malformed, to: snapshot.malformed)
+        published.advance(excluded, to: snapshot.excluded)
+        published.advance(notIncluded, to: snapshot.notIncluded)
         for (counter, value) in zip(framesByReason, snapshot.flowTable.framesByReason) {
             published.advance(counter, to: value)
         }

@@ -36,7 +36,7 @@ public final class LiveCapture {
         EarlySignals.install()
         sensor = try KernelSensor(
             interfaces: interfaces, egress: options.egress, ringBytes: UInt32(options.ringBytes),
-            attach: options.attach, logger: logger
+            attach: options.attach, filter: options.packetFilter, logger: logger
         ) { event, snapshot in
             table.ingest(event, snapshot: snapshot)
         }

@@ -48,6 +48,15 @@ extension RunOptions {
             activeTimeout: Seconds.nanoseconds(self.activeTimeout), maxFlows: self.maxFlows)
     }
 
+    /// The include/exclude rules (checked when the settings were read).
+    public var packetFilter: PacketFilter {
+        do {
+            return try PacketFilter(include: self.include, exclude: self.exclude)
+        } catch {
+            preconditionFailure("the include and exclude settings' check lets only valid rules through: \(error)")
+        }
+    }
+
     /// The Kronos sink these options describe.
     public var kronosSink: KronosSinkConfiguration {
         KronosSinkConfiguration(socketPath: self.kronosSocket, queueFrames: self.queueFrames)

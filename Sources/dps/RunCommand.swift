@@ -134,6 +134,7 @@ struct RunCommand: AsyncParsableCommand {
             apply: { options in
                 Logs.level = options.logLevel
                 loop.setStatsInterval(options.statsInterval)
+                loop.setFilter(options.packetFilter)
             },
             notifier: notifier, logger: logger, signals: await UnixSignalsSequence(trapping: .sighup))
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

@@ -151,6 +151,88 @@ final class DifferentialTests {
         #expect(tally.records > 0)
     }
 
+    /// The include/exclude rules: the program (evaluating the tables in its maps) and
+    /// `PacketFilter.verdict` (the rules' meaning, as pcap input applies it) agree on every frame
+    /// of several captures (IPv4 and IPv6) under hand-picked and random filters made of the
+    /// captures' own networks, ports and protocols; each filter replaces the one before in the
+    /// same loaded program, so the maps' two generations take turns.
+    @Test func filtersAgree() throws {
+        var frames: [[UInt8]] = []
+        var events: [PacketEvent] = []
+        for name in ["http_ipv6.pcap", "iphone.pcap", "gnutella.pcap", "dns.pcap"] {
+            let source = try PcapSource(path: SharedCapturesDirectory.path(name))
+            var index = 0
+            try source.forEachRecord { frame, _, _ in
+                guard index < 1500, let ethernet = Self.asEthernet(frame, linkType: source.linkType) else { return }
+                index += 1
+                frames.append(ethernet)
+            }
+        }
+        for frame in frames {
+            let parsed = frame.withUnsafeBytes {
+                PacketParser.parse($0, originalLength: frame.count, linkType: .ethernet, timestamp: 0)
+            }
+            if case .packet(let event, _, _) = parsed { events.append(event) }
+        }
+        var random = SystemRandomNumberGenerator()
+        func randomRule() -> String {
+            let event = events.randomElement(using: &random)!
+            var words: [String] = []
+            if Bool.random(using: &random) {
+                let address = Bool.random(using: &random) ? event.source : event.destination
+                let bits = address.isIPv6 ? [128, 64, 48, 32] : [32, 24, 16, 8]
+                words.append("\(address)/\(bits.randomElement(using: &random)!)")
+            }
+            if Bool.random(using: &random), event.sourcePort != 0 {
+                let port = Bool.random(using: &random) ? event.sourcePort : event.destinationPort
+                words.append(Bool.random(using: &random) ? "port \(port)" : "port \(max(1, port / 2))-\(port)")
+            }
+            if Int.random(in: 0..<3, using: &random) == 0 { words.append("proto \(event.transport)") }
+            return words.isEmpty ? "proto \(event.transport)" : words.joined(separator: " ")
+        }
+        var filters = [
+            try PacketFilter(include: [], exclude: ["port 53"]),
+            try PacketFilter(include: ["proto udp"], exclude: ["port 53", "2a00::/8"]),
+            try PacketFilter(include: ["192.168.0.0/16 port 443", "::/0"], exclude: []),
+            .none,
+        ]
+        for _ in 0..<12 {
+            filters.append(
+                try PacketFilter(
+                    include: (0..<Int.random(in: 0...3, using: &random)).map { _ in randomRule() },
+                    exclude: (0..<Int.random(in: 0...3, using: &random)).map { _ in randomRule() }))
+        }
+        var seen: [PacketFilter.Verdict: Int] = [:]
+        var mismatches: [String] = []
+        for filter in filters {
+            try program.setFilter(filter)
+            let before = program.counters()
+            var expectedExcluded: UInt64 = 0
+            var expectedNotIncluded: UInt64 = 0
+            for (number, frame) in frames.enumerated() {
+                let outcome = try program.run(frame)
+                let parsed = frame.withUnsafeBytes {
+                    PacketParser.parse($0, originalLength: frame.count, linkType: .ethernet, timestamp: 0)
+                }
+                guard case .packet(let event, _, _) = parsed else { continue }
+                let verdict = filter.verdict(event)
+                seen[verdict, default: 0] += 1
+                switch (verdict, outcome) {
+                case (.observe, .record): break
+                case (.excluded, .filtered(.excluded)): expectedExcluded += 1
+                case (.notIncluded, .filtered(.notIncluded)): expectedNotIncluded += 1
+                default: mismatches.append("\(filter.include) / \(filter.exclude) frame \(number): swift \(verdict), kernel \(outcome)")
+                }
+            }
+            let after = program.counters()
+            #expect(after.excluded - before.excluded == expectedExcluded)
+            #expect(after.notIncluded - before.notIncluded == expectedNotIncluded)
+        }
+        print("differential filters: \(filters.count) filters × \(frames.count) frames: \(seen)")
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(10).joined(separator: "\n"))")
+        #expect(seen.count == 3 && seen.values.allSatisfy { $0 > 1000 }, "\(seen)")
+    }
+
     /// Fuzzing the pair: frames of the shared captures, mutated (bytes set, flipped, cut,
     /// inserted, the IP/L4 header region favoured) by a seeded generator, so a run is repeatable
     /// and a mismatch names its seed and frame. Both must agree on every one, as on real frames.

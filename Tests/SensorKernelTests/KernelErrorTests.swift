@@ -14,7 +14,7 @@ struct KernelErrorTests {
     func noSuchInterface() {
         do {
             _ = try KernelSensor(
-                interfaces: ["nosuch0"], egress: true, ringBytes: 1 << 20, attach: .auto,
+                interfaces: ["nosuch0"], egress: true, ringBytes: 1 << 20, attach: .auto, filter: .none,
                 logger: Logger(label: "test")
             ) { _, _ in }
             Issue.record("no error")

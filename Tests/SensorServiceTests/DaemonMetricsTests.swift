@@ -19,7 +19,8 @@ struct DaemonMetricsTests {
             (key, key == "kronos_produced" ? produced : key == "kronos_queued" ? queued : 0)
         }
         return DaemonMetrics.Snapshot(
-            flowTable: stats, flowsOpen: 3, ringBufferDrops: 1, notIP: 2, malformed: 0, framesWritten: frames,
+            flowTable: stats, flowsOpen: 3, ringBufferDrops: 1, notIP: 2, malformed: 0, excluded: 4, notIncluded: 5,
+            framesWritten: frames,
             sink: sink, interfaces: 1)
     }
 

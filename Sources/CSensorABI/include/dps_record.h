@@ -36,7 +36,9 @@ typedef uint64_t dps_u64;
 #define DPS_CTR_PACKETS 1      /* packets that produced a record */
 #define DPS_CTR_NOT_IP 2       /* frames that are not IPv4/IPv6 (ARP, LLDP...): no record */
 #define DPS_CTR_MALFORMED 3    /* IP header cut short or invalid, or IP length beyond the packet: no record */
-#define DPS_CTR_MAX 4
+#define DPS_CTR_FILTER_EXCLUDED 4     /* an exclude rule matched: no record */
+#define DPS_CTR_FILTER_NOT_INCLUDED 5 /* include rules exist and none matched: no record */
+#define DPS_CTR_MAX 6
 
 struct dps_packet_record {
     dps_u64 timestamp_ns;  /*  0: bpf_ktime_get_ns(), CLOCK_MONOTONIC */
@@ -58,6 +60,36 @@ struct dps_packet_record {
 
 #define DPS_RECORD_SIZE 192
 
+/* The filter's maps (see PacketFilter.Tables in SensorCore): one bit per rule, include and
+ * exclude apart. Two generations of every table, so user space fills the idle one and then
+ * switches `filter_state` to it: a packet sees the old rules or the new, never a mix. */
+#define DPS_FILTER_MAX_RULES 32
+
+struct dps_filter_masks {
+    dps_u32 include;
+    dps_u32 exclude;
+};
+
+/* filter_config[generation] */
+struct dps_filter_config {
+    struct dps_filter_masks rules;        /* every rule's bit */
+    struct dps_filter_masks any_network;  /* rules without an address condition */
+    struct dps_filter_masks any_port;     /* rules without a port condition */
+    struct dps_filter_masks any_protocol; /* rules without a protocol condition */
+};
+
+/* LPM trie keys: the generation (0 or 1) in the first data byte, then the address; prefixlen
+ * counts the generation's 8 bits. */
+struct dps_filter_v4_key {
+    dps_u32 prefixlen;
+    dps_u8 data[8]; /* generation, 4 address bytes, 3 zero */
+};
+
+struct dps_filter_v6_key {
+    dps_u32 prefixlen;
+    dps_u8 data[20]; /* generation, 16 address bytes, 3 zero */
+};
+
 #define DPS_ASSERT_LAYOUT                                                                      \
     _Static_assert(sizeof(struct dps_packet_record) == DPS_RECORD_SIZE, "record size");       \
     _Static_assert(__builtin_offsetof(struct dps_packet_record, ifindex) == 8, "ifindex");    \
@@ -67,6 +99,9 @@ struct dps_packet_record {
     _Static_assert(__builtin_offsetof(struct dps_packet_record, src_port) == 48, "sport");    \
     _Static_assert(__builtin_offsetof(struct dps_packet_record, direction) == 52, "dir");     \
     _Static_assert(__builtin_offsetof(struct dps_packet_record, snap_len) == 56, "snap");     \
-    _Static_assert(__builtin_offsetof(struct dps_packet_record, payload) == 64, "payload");
+    _Static_assert(__builtin_offsetof(struct dps_packet_record, payload) == 64, "payload");  \
+    _Static_assert(sizeof(struct dps_filter_config) == 32, "filter config");                 \
+    _Static_assert(sizeof(struct dps_filter_v4_key) == 12, "filter v4 key");                 \
+    _Static_assert(sizeof(struct dps_filter_v6_key) == 24, "filter v6 key");
 
 #endif
