@@ -56,23 +56,19 @@ final class FilterMaps {
         let tables = PacketFilter.Tables(filter)
         let g = Int(generation)  // each key is noted as written, so a failure halfway is cleared next time
         for (network, masks) in tables.networks {
-            let bytes = network.address.networkBytes
+            // The generation in the first data byte, then the address; the prefix covers both.
+            let data = [UInt8(generation)] + network.address.networkBytes
+            let prefix = 8 + UInt32(network.prefixLength)
             if network.address.isIPv6 {
                 var key = dps_filter_v6_key()
-                key.prefixlen = 8 + UInt32(network.prefixLength)
-                withUnsafeMutableBytes(of: &key.data) { data in
-                    data[0] = UInt8(generation)
-                    for (i, byte) in bytes.enumerated() { data[1 + i] = byte }
-                }
+                key.prefixlen = prefix
+                withUnsafeMutableBytes(of: &key.data) { $0.copyBytes(from: data) }
                 try update(v6, key, Self.masks(masks))
                 written[g].v6.append(key)
             } else {
                 var key = dps_filter_v4_key()
-                key.prefixlen = 8 + UInt32(network.prefixLength)
-                withUnsafeMutableBytes(of: &key.data) { data in
-                    data[0] = UInt8(generation)
-                    for (i, byte) in bytes.enumerated() { data[1 + i] = byte }
-                }
+                key.prefixlen = prefix
+                withUnsafeMutableBytes(of: &key.data) { $0.copyBytes(from: data) }
                 try update(v4, key, Self.masks(masks))
                 written[g].v4.append(key)
             }
