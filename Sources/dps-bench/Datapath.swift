@@ -264,7 +264,8 @@ final class DatapathBench {
         }
         return HookRound(
             rate: rate, sent: sent, received: after - before, inFrames: inFrames, drops: stat("ringbuf_drops"),
-            otherCounted: stat("trailing") + stat("not_ip") + stat("malformed"), cpuSeconds: cpu1 - cpu0)
+            otherCounted: stat("trailing") + stat("not_ip") + stat("malformed") + stat("filtered_excluded")
+                + stat("filtered_not_included"), cpuSeconds: cpu1 - cpu0)
     }
 
     func measure(into report: Report) throws {
