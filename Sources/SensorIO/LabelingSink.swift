@@ -114,12 +114,21 @@ public final class LabelingSink: FrameSink {
     }
 }
 
-/// What reading one capture file gave.
+/// What reading one capture file gave (the counters of `PcapSource` and of the flow table).
 public struct CaptureLabelingStats: Sendable, Equatable {
     public var packetsRead: UInt64 = 0
     public var packetsSkipped: UInt64 = 0
+    /// Packets an exclude rule matched.
+    public var packetsExcluded: UInt64 = 0
+    /// Packets no include rule matched.
+    public var packetsNotIncluded: UInt64 = 0
+    /// Records the libpcap filter expression rejected.
+    public var packetsRejectedByExpression: UInt64 = 0
     public var frames: UInt64 = 0
     public var trailingPackets: UInt64 = 0
+
+    /// Packets the filters left out, for every reason.
+    public var packetsFiltered: UInt64 { packetsExcluded + packetsNotIncluded + packetsRejectedByExpression }
 }
 
 /// How far a capture (a file, or live) has got, for a progress line.
@@ -153,21 +162,28 @@ extension LabelingSink {
     /// the table's clock (the same file always gives the same frames), and labels every frame into
     /// this sink; the table is drained at the end of the file. At damage, the flows read up to it
     /// are drained and written first, then a `CaptureLabelingError` naming the file and packet is
-    /// thrown.
+    /// thrown. Only packets that pass both `filter` (include/exclude rules) and `expression` (a
+    /// libpcap filter expression; one libpcap cannot compile is thrown before any packet is read)
+    /// reach the table; the stats count the others per reason, and their timestamps still move the
+    /// table's clock, so the frames of the flows kept are those an unfiltered read gives.
     /// `progress`, when given, is called every `progressPackets` packets with how far it is.
     @discardableResult
     public func labelCapture(
-        path: String, configuration: FlowTableConfiguration, progress: ((CaptureProgress) -> Void)? = nil
+        path: String, configuration: FlowTableConfiguration, filter: PacketFilter = .none, expression: String? = nil,
+        progress: ((CaptureProgress) -> Void)? = nil
     ) throws(CaptureLabelingError) -> CaptureLabelingStats {
         let table = FlowTable(configuration: configuration, emit: { [unowned self] in self.write($0) })
         var stats = CaptureLabelingStats()
         var damage: (any Error)?
+        // Packets left out by a filter still move the clock: the flows kept end as they would unfiltered.
+        let clock: ((Int64) -> Void)? =
+            filter.isEmpty && expression == nil ? nil : { [unowned table] timestamp in table.advance(to: timestamp) }
         do {
-            let source = try PcapSource(path: path)
+            let source = try PcapSource(path: path, filter: filter, expression: expression)
             do {
                 if let progress {
                     var untilReport = Self.progressPackets
-                    try source.forEachPacket { event, snapshot in
+                    try source.forEachPacket(filtered: clock) { event, snapshot in
                         table.ingest(event, snapshot: snapshot)
                         untilReport -= 1
                         if untilReport == 0 {
@@ -181,13 +197,18 @@ extension LabelingSink {
                         }
                     }
                 } else {
-                    try source.forEachPacket { event, snapshot in table.ingest(event, snapshot: snapshot) }
+                    try source.forEachPacket(filtered: clock) { event, snapshot in
+                        table.ingest(event, snapshot: snapshot)
+                    }
                 }
             } catch {
                 damage = error
             }
             stats.packetsRead = source.packetsRead
             stats.packetsSkipped = source.skipped
+            stats.packetsExcluded = source.excluded
+            stats.packetsNotIncluded = source.notIncluded
+            stats.packetsRejectedByExpression = source.rejectedByExpression
         } catch {
             damage = error
         }

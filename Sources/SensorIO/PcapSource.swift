@@ -12,9 +12,18 @@ import SensorCore
 /// up). The interface index is 0. Link types: those of `PacketParser.LinkType` (Ethernet, Linux
 /// cooked capture, raw IP, loopback, PPP, Cisco HDLC, 802.11, PPI); any other, which has no IP
 /// the parser can find, is refused when the file is opened, the error naming it.
+///
+/// Two filters, both of which a packet must pass, each counting what it leaves out: a libpcap
+/// filter expression (`expression`, tcpdump's syntax) run on each record before it is parsed, and
+/// the include/exclude rules of a `PacketFilter` (the same `verdict` for pcap input as the BPF
+/// program's tables for live capture) on each parsed packet.
 public final class PcapSource {
     public let path: String
     public let linkType: PacketParser.LinkType
+    /// Include/exclude rules applied to each parsed packet (`forEachPacket`).
+    public let filter: PacketFilter
+    /// The libpcap filter expression applied to each record, compiled for this file.
+    private let expression: PcapExpression?
     private var handle: OpaquePointer?
     /// The stdio buffer under libpcap's FILE: 64 KiB instead of 4 KiB, so a large capture takes
     /// a sixteenth of the read system calls, while what was read is still in the L2 cache when
@@ -23,8 +32,16 @@ public final class PcapSource {
     private var readBuffer: UnsafeMutableRawPointer?
     private static let readBufferBytes = 64 << 10
 
-    /// Records read from the file so far (IP or not).
+    /// Records read from the file so far (IP or not, filtered or not).
     public private(set) var packetsRead: UInt64 = 0
+    /// Records the libpcap filter expression rejected: not parsed, in no other counter.
+    public private(set) var rejectedByExpression: UInt64 = 0
+    /// Parsed packets an exclude rule matched (`PacketFilter.Verdict.excluded`): not delivered.
+    public private(set) var excluded: UInt64 = 0
+    /// Parsed packets no include rule matched (`PacketFilter.Verdict.notIncluded`): not delivered.
+    public private(set) var notIncluded: UInt64 = 0
+    /// Records the filters left out: `rejectedByExpression + excluded + notIncluded`.
+    public var filtered: UInt64 { rejectedByExpression + excluded + notIncluded }
     /// Records that gave no packet event: not IPv4/IPv6, or an invalid or cut-short IP header.
     public private(set) var skipped: UInt64 = 0
     /// Of `skipped`: frames that are not IPv4/IPv6 (ARP, LLDP, ...).
@@ -42,10 +59,13 @@ public final class PcapSource {
     /// Delivered packets whose TCP/UDP header did not fit (ports 0, payload 0).
     public private(set) var truncatedHeaders: UInt64 = 0
 
-    /// Opens `path`. Throws a `PcapError` naming the file and libpcap's reason, or an unsupported
-    /// link type.
-    public init(path: String) throws {
+    /// Opens `path`, with `filter` for the parsed packets and `expression`, a libpcap filter
+    /// expression compiled for the file's link type and snaplen, for its records. Throws a
+    /// `PcapError` naming the file and libpcap's reason, an unsupported link type, or an expression
+    /// libpcap cannot compile (`badExpression`, libpcap's reason).
+    public init(path: String, filter: PacketFilter = .none, expression: String? = nil) throws {
         self.path = path
+        self.filter = filter
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         let precision = UInt32(PCAP_TSTAMP_PRECISION_NANO)
         var readBuffer: UnsafeMutableRawPointer?
@@ -80,6 +100,17 @@ public final class PcapSource {
                 .unsupportedLinkType, path: path,
                 reason: "unsupported link type \(dlt) (\(Self.name(ofLinkType: dlt))): dps reads IP from "
                     + PacketParser.LinkType.summary)
+        }
+        if let expression {
+            do throws(PcapExpression.Failure) {
+                self.expression = try PcapExpression(expression, handle: handle)
+            } catch {
+                pcap_close(handle)
+                free(readBuffer)
+                throw PcapError(.badExpression, path: path, reason: error.reason)
+            }
+        } else {
+            self.expression = nil
         }
         self.linkType = linkType
         self.handle = handle
@@ -125,15 +156,24 @@ public final class PcapSource {
         free(readBuffer)
     }
 
-    /// Calls body for every IP packet in file order (timestamps: the capture's, ns since epoch).
-    /// Non-IP or unparseable frames, and records with an impossible original length, are counted
-    /// in `skipped`, not passed. At damage (truncated or
-    /// corrupt file) it throws an error naming the file and the packet number, after delivering
-    /// every packet before it. The snapshot buffer is valid only during the call.
-    public func forEachPacket(_ body: (PacketEvent, UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Calls body for every IP packet in file order (timestamps: the capture's, ns since epoch)
+    /// that passes the filters. Non-IP or unparseable frames, and records with an impossible
+    /// original length, are counted in `skipped`, not passed; packets the expression or the
+    /// include/exclude rules leave out, in `rejectedByExpression`, `excluded` and `notIncluded`.
+    /// `filtered`, when given, gets the timestamp of each record the filters leave out, so that
+    /// a clock driven by the capture still moves with them (as a live sensor's wall clock moves
+    /// past the packets the kernel filters out): leaving out one flow's packets then changes no
+    /// other flow's frames. At damage (truncated or corrupt file) it throws an error naming the
+    /// file and the packet number, after delivering every packet before it. The snapshot buffer
+    /// is valid only during the call.
+    public func forEachPacket(
+        filtered: ((_ timestamp: Int64) -> Void)? = nil, _ body: (PacketEvent, UnsafeRawBufferPointer) throws -> Void
+    ) throws {
         let linkType = linkType
         let largestOriginalLength = largestOriginalLength
-        try forEachRecord { frame, original, timestamp in
+        let filter = filter
+        let filtering = !filter.isEmpty
+        try forEachRecord(filtered: filtered) { frame, original, timestamp in
             guard original <= largestOriginalLength else {
                 skipped += 1
                 skippedMalformed += 1
@@ -141,6 +181,19 @@ public final class PcapSource {
             }
             switch PacketParser.parse(frame, originalLength: original, linkType: linkType, timestamp: timestamp) {
             case .packet(let event, let snapshot, let flags):
+                if filtering {
+                    switch filter.verdict(event) {
+                    case .observe: break
+                    case .excluded:
+                        excluded += 1
+                        filtered?(timestamp)
+                        return
+                    case .notIncluded:
+                        notIncluded += 1
+                        filtered?(timestamp)
+                        return
+                    }
+                }
                 if original > frame.count { cutBySnaplen += 1 }
                 if flags.contains(.fragment) { fragments += 1 }
                 if flags.contains(.truncated) { truncatedHeaders += 1 }
@@ -155,10 +208,13 @@ public final class PcapSource {
         }
     }
 
-    /// Calls body for every record in file order, unparsed: the captured bytes (from the
-    /// link-layer header, `linkType`), the packet's original length, and its timestamp in ns since
-    /// the epoch. Counts `packetsRead`; errors as `forEachPacket`. The file can be read once.
+    /// Calls body for every record in file order that the libpcap expression, when there is one,
+    /// accepts (the others counted in `rejectedByExpression`, their timestamps passed to
+    /// `filtered`), unparsed: the captured bytes (from the link-layer header, `linkType`), the
+    /// packet's original length, and its timestamp in ns since the epoch. Counts `packetsRead`;
+    /// errors as `forEachPacket`. The file can be read once.
     public func forEachRecord(
+        filtered: ((_ timestamp: Int64) -> Void)? = nil,
         _ body: (_ frame: UnsafeRawBufferPointer, _ originalLength: Int, _ timestamp: Int64) throws -> Void
     ) throws {
         guard let handle else { throw PcapError(.alreadyRead, path: path, reason: "already read to its end") }
@@ -181,6 +237,11 @@ public final class PcapSource {
             packetsRead += 1
             let timestamp =
                 Int64(header.pointee.ts.tv_sec) &* 1_000_000_000 &+ Int64(header.pointee.ts.tv_usec)
+            if let expression, !expression.accepts(header, data) {
+                rejectedByExpression += 1
+                filtered?(timestamp)
+                continue
+            }
             let frame = UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen))
             try body(frame, Int(header.pointee.len), timestamp)
         }
@@ -200,6 +261,8 @@ public struct PcapError: Error, CustomStringConvertible {
         case damaged
         /// A source is read once.
         case alreadyRead
+        /// libpcap cannot compile the filter expression for this file (`reason` is libpcap's).
+        case badExpression
     }
 
     public var code: Code

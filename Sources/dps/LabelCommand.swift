@@ -64,6 +64,13 @@ struct LabelCommand: AsyncParsableCommand {
     @Flag(help: "Stop at the first bad NDJSON line or damaged pcap instead of skipping it.")
     var strict = false
 
+    @Option(
+        help: ArgumentHelp(
+            "With --pcap: a libpcap filter expression (tcpdump syntax) packets must pass, "
+                + "as well as --include/--exclude.",
+            valueName: "EXPRESSION"))
+    var filter: String?
+
     @OptionGroup var flow: FlowOptions
 
     /// What the shared options give; `options` fills in the defaults.
@@ -79,6 +86,15 @@ struct LabelCommand: AsyncParsableCommand {
         let sources = [!interfaces.isEmpty, !pcapFiles.isEmpty, !ndjsonFiles.isEmpty].filter { $0 }.count
         guard sources == 1 else {
             throw ValidationError("give exactly one source: --interface, --pcap or --ndjson")
+        }
+        if filter != nil && !interfaces.isEmpty {
+            throw ValidationError(
+                "--filter is for --pcap input: live capture filters with --include/--exclude, which the BPF program "
+                    + "evaluates in the kernel (a libpcap expression compiles to classic BPF for a packet socket, "
+                    + "which a TC program cannot run)")
+        }
+        if filter != nil && !ndjsonFiles.isEmpty {
+            throw ValidationError("--filter is for --pcap input: NDJSON frames are flows, not packets to filter")
         }
         guard out != nil || !flow.ipfix.isEmpty else {
             throw ValidationError("give --out FILE (or --out - for stdout), or --ipfix URL to only export")
@@ -119,6 +135,10 @@ struct LabelCommand: AsyncParsableCommand {
             return
         }
 
+        // So does a --filter expression libpcap cannot compile (include/exclude rules were checked
+        // with the other settings).
+        let packetFilter = try pcapFilter()
+
         var writer: LineWriter?
         let encoder = FrameEncoder(extended: options.extended)
         if out == "-" {
@@ -144,7 +164,7 @@ struct LabelCommand: AsyncParsableCommand {
         if !ndjsonFiles.isEmpty {
             failed = relabelNDJSON(into: sink)
         } else if !pcapFiles.isEmpty {
-            failed = labelPcaps(into: sink, logger: logger)
+            failed = labelPcaps(into: sink, filter: packetFilter, logger: logger)
         } else {
             failed = try await labelLive(into: sink, logger: logger)
         }
@@ -209,10 +229,36 @@ struct LabelCommand: AsyncParsableCommand {
 
     // MARK: - pcap
 
+    /// The include/exclude rules for pcap input, after checking that `--filter` compiles for each
+    /// file's link type and snaplen (standard input, which is read once, is checked when read):
+    /// an error (libpcap's) exits 1 before any file is read.
+    private func pcapFilter() throws -> PacketFilter {
+        guard !pcapFiles.isEmpty else { return .none }
+        if let filter {
+            for path in pcapFiles where path != "-" {
+                do {
+                    _ = try PcapSource(path: path, expression: filter)
+                } catch let error as PcapError where error.code == .badExpression {
+                    Stderr.line("dps: error: \(error)")
+                    throw ExitCode.failure
+                } catch {
+                    // Not readable, not a capture: reported when its turn comes.
+                }
+            }
+        }
+        do {
+            return try PacketFilter(include: options.include, exclude: options.exclude)
+        } catch {
+            Stderr.line("dps: error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
     /// Each file through its own flow table, capture time driving its clock; the table is drained
-    /// at the end of the file, or at damage (then the error names the file and packet). Returns
-    /// whether any file was damaged or unreadable.
-    private func labelPcaps(into sink: LabelingSink, logger: Logger) -> Bool {
+    /// at the end of the file, or at damage (then the error names the file and packet). Packets
+    /// must pass `filter` and `--filter`; those that do not are counted per reason in the log line.
+    /// Returns whether any file was damaged or unreadable.
+    private func labelPcaps(into sink: LabelingSink, filter packetFilter: PacketFilter, logger: Logger) -> Bool {
         let configuration = options.flowTable
         var failed = false
         for path in pcapFiles {
@@ -221,17 +267,25 @@ struct LabelCommand: AsyncParsableCommand {
             do {
                 let line = ProgressLine(subject: path)
                 defer { line?.finish() }
-                stats = try sink.labelCapture(path: path, configuration: configuration, progress: line.map { $0.update })
+                stats = try sink.labelCapture(
+                    path: path, configuration: configuration, filter: packetFilter, expression: filter,
+                    progress: line.map { $0.update })
             } catch {
                 stats = error.stats
                 damage = error
             }
-            logger.info(
-                "read capture",
-                metadata: [
-                    "file": "\(path)", "packets": "\(stats.packetsRead)", "skipped": "\(stats.packetsSkipped)",
-                    "frames": "\(stats.frames)", "trailing": "\(stats.trailingPackets)",
-                ])
+            var metadata: Logger.Metadata = [
+                "file": "\(path)", "packets": "\(stats.packetsRead)", "skipped": "\(stats.packetsSkipped)",
+                "frames": "\(stats.frames)", "trailing": "\(stats.trailingPackets)",
+            ]
+            if !packetFilter.isEmpty || filter != nil {
+                // filtered = excluded + not_included + filter_rejected (by the --filter expression)
+                metadata["filtered"] = "\(stats.packetsFiltered)"
+                metadata["excluded"] = "\(stats.packetsExcluded)"
+                metadata["not_included"] = "\(stats.packetsNotIncluded)"
+                metadata["filter_rejected"] = "\(stats.packetsRejectedByExpression)"
+            }
+            logger.info("read capture", metadata: metadata)
             if let damage {
                 Stderr.line("dps: error: \(damage)")
                 sink.countError()
