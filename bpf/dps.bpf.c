@@ -94,9 +94,13 @@ struct parsed {
     __u8 fragment;      /* non-first fragment: no L4 header */
 };
 
-/* Walks VLAN tags; returns the L3 offset and sets *proto (network order), or -1. */
-static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto)
+/* Walks VLAN tags; returns the L3 offset and sets *proto (network order) and *vlan (the
+ * outermost tag's VLAN ID, 0 untagged), or -1. On TC hooks the kernel has usually taken the
+ * outer tag out of the bytes into skb->vlan_tci (hardware or software offload): that one is the
+ * outermost; a tag still in the bytes comes after it. */
+static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto, __u16 *vlan)
 {
+    *vlan = skb->vlan_present ? skb->vlan_tci & 0x0FFF : 0;
     struct ethhdr eth;
     if (load(skb, 0, &eth, sizeof(eth)) < 0)
         return -1;
@@ -109,6 +113,8 @@ static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto)
         __be16 tag[2]; /* TCI, encapsulated type */
         if (load(skb, off, tag, sizeof(tag)) < 0)
             return -1;
+        if (*vlan == 0)
+            *vlan = bpf_ntohs(tag[0]) & 0x0FFF;
         type = tag[1];
         off += sizeof(tag);
     }
@@ -337,7 +343,8 @@ static __always_inline __u32 filter(const struct dps_packet_record *h)
 static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
 {
     __be16 proto;
-    int l3 = parse_ethernet(skb, &proto);
+    __u16 vlan;
+    int l3 = parse_ethernet(skb, &proto, &vlan);
     if (l3 < 0 || (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))) {
         count(DPS_CTR_NOT_IP);
         return TC_ACT_UNSPEC;
@@ -356,6 +363,7 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
     __u32 payload_off = parse_l4(skb, &p, &head);
     head.ip_version = p.version;
     head.l4_proto = p.proto;
+    head.vlan_id = vlan;
     __u32 why = filter(&head);
     if (why) {
         count(why);

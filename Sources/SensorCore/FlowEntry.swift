@@ -87,7 +87,8 @@ struct FlowEntry: BitwiseCopyable {
             interface: interface,
             flowID: flowID,
             frameIndex: frameIndex,
-            protocolNumber: key.transport
+            protocolNumber: key.transport,
+            vlan: key.vlan
         )
     }
 }

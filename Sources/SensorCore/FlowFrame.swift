@@ -28,6 +28,8 @@ public struct FlowFrame: Equatable, Sendable {
     public var tcpFlags: TCPFlags
     public var endReason: EndReason
     public var interface: String
+    /// The outermost VLAN tag's ID; 0 untagged.
+    public var vlan: UInt16
 
     /// Which flow the frame belongs to (`flowID`), and its place among that flow's frames
     /// (`frameIndex`, 0 for the first, then one per active-timeout continuation or late period
@@ -44,7 +46,7 @@ public struct FlowFrame: Equatable, Sendable {
         payload: [UInt8]?, packetsIn: UInt64 = 0, packetsOut: UInt64 = 0, firstSeen: Int64 = 0,
         lastSeen: Int64 = 0, tcpFlags: TCPFlags = [], endReason: EndReason = .shutdown,
         interface: String = "", flowID: UInt64 = 0, frameIndex: UInt32 = 0, label: String? = nil,
-        protocolNumber: UInt8? = nil
+        protocolNumber: UInt8? = nil, vlan: UInt16 = 0
     ) {
         self.source = source
         self.destination = destination
@@ -63,6 +65,7 @@ public struct FlowFrame: Equatable, Sendable {
         self.tcpFlags = tcpFlags
         self.endReason = endReason
         self.interface = interface
+        self.vlan = vlan
         self.flowID = flowID
         self.frameIndex = frameIndex
         self.label = label

@@ -1,6 +1,7 @@
 /// Both directions of a conversation map to one key: endpoint `a` is the lower of the two
 /// (address, port) pairs. The interface is part of the key, so a packet seen on two interfaces of
-/// a router is two flows, one per interface, never one flow counted twice.
+/// a router is two flows, one per interface, never one flow counted twice; so is the VLAN ID, so
+/// the same addresses on two VLANs (or a trunk mirrored twice) are two flows.
 struct FlowKey: Equatable, BitwiseCopyable {
     // Stored flat (48 bytes, not the 56 two `IPAddress`es take with their padding): the key is
     // held in every entry, a million times over.
@@ -12,10 +13,14 @@ struct FlowKey: Equatable, BitwiseCopyable {
     var aPort: UInt16
     var bPort: UInt16
     var transport: UInt8
+    var vlan: UInt16
     private var aIsIPv6: Bool
     private var bIsIPv6: Bool
 
-    init(a: IPAddress, b: IPAddress, aPort: UInt16, bPort: UInt16, transport: UInt8, interface: UInt32) {
+    init(
+        a: IPAddress, b: IPAddress, aPort: UInt16, bPort: UInt16, transport: UInt8, interface: UInt32,
+        vlan: UInt16 = 0
+    ) {
         aHigh = a.high
         aLow = a.low
         bHigh = b.high
@@ -24,6 +29,7 @@ struct FlowKey: Equatable, BitwiseCopyable {
         self.aPort = aPort
         self.bPort = bPort
         self.transport = transport
+        self.vlan = vlan
         aIsIPv6 = a.isIPv6
         bIsIPv6 = b.isIPv6
     }
@@ -35,7 +41,7 @@ struct FlowKey: Equatable, BitwiseCopyable {
     var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) {
         (
             aHigh, aLow, bHigh, bLow, UInt64(interface) << 32 | UInt64(aPort) << 16 | UInt64(bPort),
-            UInt64(transport) << 2 | (aIsIPv6 ? 2 : 0) | (bIsIPv6 ? 1 : 0)
+            UInt64(vlan) << 16 | UInt64(transport) << 2 | (aIsIPv6 ? 2 : 0) | (bIsIPv6 ? 1 : 0)
         )
     }
 
@@ -49,13 +55,14 @@ struct FlowKey: Equatable, BitwiseCopyable {
                 FlowKey(
                     a: event.source, b: event.destination, aPort: event.sourcePort,
                     bPort: event.destinationPort, transport: event.transport,
-                    interface: event.interface), .a
+                    interface: event.interface, vlan: event.vlan), .a
             )
         }
         return (
             FlowKey(
                 a: event.destination, b: event.source, aPort: event.destinationPort,
-                bPort: event.sourcePort, transport: event.transport, interface: event.interface), .b
+                bPort: event.sourcePort, transport: event.transport, interface: event.interface,
+                vlan: event.vlan), .b
         )
     }
 }

@@ -1,6 +1,6 @@
 /// Writes a `FlowFrame` as one compact JSON object, keys in the wire order:
 /// `src_ip dst_ip src_port dst_port protocol bytes_in bytes_out duration payload`, then with
-/// `extended` `packets_in packets_out first_seen last_seen tcp_flags end_reason interface`, then
+/// `extended` `packets_in packets_out first_seen last_seen tcp_flags end_reason interface vlan`, then
 /// `label` when the frame has one.
 public struct FrameEncoder: Sendable {
     public var extended: Bool
@@ -68,6 +68,8 @@ public struct FrameEncoder: Sendable {
             w.writeUTF8(frame.endReason.rawValue)
             w.write(#"","interface":"#)
             writeString(frame.interface, to: &w)
+            w.write(#","vlan":"#)
+            w.writeDecimal(UInt64(frame.vlan))
         }
         if let label = frame.label {
             w.write(#","label":"#)

@@ -17,11 +17,14 @@ public struct PacketEvent: Equatable, Sendable {
     public var tcpFlags: TCPFlags
     /// The full L4 payload length, whatever part of it was snapshotted.
     public var payloadLength: UInt32
+    /// The outermost 802.1Q/802.1ad tag's VLAN ID; 0 untagged. Part of the flow key: the same
+    /// addresses on two VLANs are two flows.
+    public var vlan: UInt16
 
     public init(
         timestamp: Int64, interface: UInt32 = 0, source: IPAddress, destination: IPAddress,
         sourcePort: UInt16, destinationPort: UInt16, transport: UInt8,
-        tcpFlags: TCPFlags = [], payloadLength: UInt32
+        tcpFlags: TCPFlags = [], payloadLength: UInt32, vlan: UInt16 = 0
     ) {
         self.timestamp = timestamp
         self.interface = interface
@@ -32,5 +35,6 @@ public struct PacketEvent: Equatable, Sendable {
         self.transport = transport
         self.tcpFlags = tcpFlags
         self.payloadLength = payloadLength
+        self.vlan = vlan
     }
 }

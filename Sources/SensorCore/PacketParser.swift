@@ -135,12 +135,12 @@ public enum PacketParser {
         timestamp: Int64, interface: UInt32 = 0
     ) -> Result {
         let reader = Bytes(frame)
-        guard let (etherType, l3) = parseLink(reader, linkType) else { return .notIP }
+        guard let (etherType, l3, vlan) = parseLink(reader, linkType) else { return .notIP }
         let skbLength = max(originalLength, frame.count)
         var event = PacketEvent(
             timestamp: timestamp, interface: interface, source: IPAddress(high: 0, low: 0, isIPv6: false),
             destination: IPAddress(high: 0, low: 0, isIPv6: false), sourcePort: 0, destinationPort: 0,
-            transport: 0, payloadLength: 0)
+            transport: 0, payloadLength: 0, vlan: vlan)
         let ip: Parsed?
         switch etherType {
         case EtherType.ipv4: ip = parseIPv4(reader, at: l3, skbLength: skbLength, into: &event)
@@ -174,7 +174,7 @@ public enum PacketParser {
     /// too short for its link header or carries no IP that can be read (not IP). Ethernet is
     /// `parse_ethernet`; the other link types are those pcaps bring.
     @inline(__always)
-    static func parseLink(_ reader: Bytes, _ linkType: LinkType) -> (etherType: UInt16, l3: Int)? {
+    static func parseLink(_ reader: Bytes, _ linkType: LinkType) -> (etherType: UInt16, l3: Int, vlan: UInt16)? {
         switch linkType {
         case .ethernet:
             return parseEthernet(reader, at: 0)
@@ -186,21 +186,21 @@ public enum PacketParser {
             return skipVLANTags(reader, etherType: reader.u16(0), at: 20)
         case .raw, .rawDLT12, .rawDLT14:
             guard reader.has(0, 1) else { return nil }
-            return (etherTypeOfVersion(reader.u8(0) >> 4), 0)
+            return (etherTypeOfVersion(reader.u8(0) >> 4), 0, 0)
         case .null, .loop:
             guard reader.has(0, 4) else { return nil }
             let family =
                 linkType == .loop ? UInt32(bigEndian: reader.u32Raw(0)) : UInt32(littleEndian: reader.u32Raw(0))
             // The capturing host's order for DLT_NULL: accept either order of the small value.
             switch family > 0xFFFF ? family.byteSwapped : family {
-            case 2: return (EtherType.ipv4, 4)  // AF_INET
-            case 24, 28, 30: return (EtherType.ipv6, 4)  // AF_INET6 on the BSDs and macOS
+            case 2: return (EtherType.ipv4, 4, 0)  // AF_INET
+            case 24, 28, 30: return (EtherType.ipv6, 4, 0)  // AF_INET6 on the BSDs and macOS
             default: return nil
             }
         case .ipv4:
-            return (EtherType.ipv4, 0)
+            return (EtherType.ipv4, 0, 0)
         case .ipv6:
-            return (EtherType.ipv6, 0)
+            return (EtherType.ipv6, 0, 0)
         case .ppp:
             // RFC 1662's address and control bytes, when there; then the protocol, one byte when
             // compressed (RFC 1661: an odd first byte), else two.
@@ -215,8 +215,8 @@ public enum PacketParser {
                 offset += 1
             }
             switch pppProtocol {
-            case 0x21: return (EtherType.ipv4, offset)
-            case 0x57: return (EtherType.ipv6, offset)
+            case 0x21: return (EtherType.ipv4, offset, 0)
+            case 0x57: return (EtherType.ipv6, offset, 0)
             default: return nil  // LCP, IPCP, compressed TCP/IP, ...
             }
         case .ciscoHDLC:
@@ -239,7 +239,7 @@ public enum PacketParser {
 
     /// An Ethernet header at `base`, then `skipVLANTags`.
     @inline(__always)
-    static func parseEthernet(_ reader: Bytes, at base: Int) -> (etherType: UInt16, l3: Int)? {
+    static func parseEthernet(_ reader: Bytes, at base: Int) -> (etherType: UInt16, l3: Int, vlan: UInt16)? {
         guard reader.has(base, 14) else { return nil }
         return skipVLANTags(reader, etherType: reader.u16(base + 12), at: base + 14)
     }
@@ -248,7 +248,7 @@ public enum PacketParser {
     /// Nil (not IP) for what holds no readable IP: management and control frames, data frames
     /// without a body (Null, QoS Null), protected (encrypted) bodies, A-MSDUs (several packets
     /// in subframes), fragments after the first (no LLC header), bodies without LLC/SNAP.
-    static func parse80211(_ reader: Bytes, at base: Int) -> (etherType: UInt16, l3: Int)? {
+    static func parse80211(_ reader: Bytes, at base: Int) -> (etherType: UInt16, l3: Int, vlan: UInt16)? {
         guard reader.has(base, 24) else { return nil }
         // Frame control: version (bits 0-1), type (2-3), subtype (4-7); then the flags byte.
         let control = reader.u8(base)
@@ -273,18 +273,20 @@ public enum PacketParser {
         return skipVLANTags(reader, etherType: reader.u16(offset + 6), at: offset + 8)
     }
 
-    /// Up to `maxVLANTags` 802.1Q/802.1ad tags, as `parse_ethernet` walks them.
+    /// Up to `maxVLANTags` 802.1Q/802.1ad tags, as `parse_ethernet` walks them; the outermost
+    /// one's VLAN ID (0 untagged).
     @inline(__always)
-    static func skipVLANTags(_ reader: Bytes, etherType: UInt16, at offset: Int) -> (etherType: UInt16, l3: Int)? {
-        var (etherType, l3) = (etherType, offset)
+    static func skipVLANTags(_ reader: Bytes, etherType: UInt16, at offset: Int) -> (etherType: UInt16, l3: Int, vlan: UInt16)? {
+        var (etherType, l3, vlan) = (etherType, offset, UInt16(0))
         var tags = 0
         while tags < maxVLANTags, etherType == EtherType.vlan || etherType == EtherType.serviceVLAN {
             guard reader.has(l3, 4) else { return nil }
+            if tags == 0 { vlan = reader.u16(l3) & 0x0FFF }  // the outermost tag's ID
             etherType = reader.u16(l3 + 2)  // after the TCI
             l3 += 4
             tags += 1
         }
-        return (etherType, l3)
+        return (etherType, l3, vlan)
     }
 
     /// `parse_ipv4`: addresses and protocol into `event`; nil when the header is cut short or

@@ -77,6 +77,7 @@ public enum FlowFrameJSON {
             case "tcp_flags": optional.tcpFlags = try tcpFlags(value)
             case "end_reason": optional.endReason = try endReason(value)
             case "interface": optional.interface = try string(key, value)
+            case "vlan": optional.vlan = UInt16(try integer(key, value, max: 4095))
             case "label": optional.label = try label(value)
             default: throw FrameParseError("unknown key \"\(Echo.escaped(key, limit: 64))\"")
             }

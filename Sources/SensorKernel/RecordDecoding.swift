@@ -34,7 +34,8 @@ public enum RecordDecoder {
             destinationPort: record.pointee.dst_port,
             transport: record.pointee.l4_proto,
             tcpFlags: TCPFlags(rawValue: record.pointee.tcp_flags),
-            payloadLength: record.pointee.payload_len)
+            payloadLength: record.pointee.payload_len,
+            vlan: record.pointee.vlan_id)
         return (event, UnsafeRawBufferPointer(start: raw.baseAddress! + payloadOffset, count: snapLength))
     }
 

@@ -107,6 +107,10 @@ struct LabelCommand: AsyncParsableCommand {
         if let problem = settings.firstProblem() {
             throw ValidationError("\(problem.setting.flag): \(problem.message)")
         }
+        if !ndjsonFiles.isEmpty && !(flow.include.isEmpty && flow.exclude.isEmpty) {
+            throw ValidationError(
+                "--include and --exclude need packet-level input (--pcap, --interface): they filter packets, not frames")
+        }
         if flow.extended == true && !ndjsonFiles.isEmpty {
             throw ValidationError(
                 "--extended needs packet-level input (--pcap, --interface): NDJSON frames do not carry those fields")

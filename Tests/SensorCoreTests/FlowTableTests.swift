@@ -63,6 +63,26 @@ func tcpExchange(_ table: FlowTable, at t: Double = 0, sport: UInt16 = 40000) {
 
 @Suite("Flow table")
 struct FlowTableTests {
+    @Test("the same addresses and ports on two VLANs are two flows, each frame naming its VLAN")
+    func vlansSplitFlows() {
+        let (table, recorder) = makeTable()
+        for vlan: UInt16 in [10, 20, 10] {
+            var request = Script.event(at: 0, transport: IPProtocolNumber.udp, length: 10)
+            request.vlan = vlan
+            var reply = Script.event(
+                at: 0.001, from: Script.server, to: Script.client, sport: 80, dport: 40000,
+                transport: IPProtocolNumber.udp, length: 20)
+            reply.vlan = vlan
+            table.ingest(request)
+            table.ingest(reply)
+        }
+        table.drain()
+        let frames = recorder.frames.sorted { $0.vlan < $1.vlan }
+        #expect(frames.map(\.vlan) == [10, 20])
+        #expect(frames.map(\.packetsIn) == [2, 1] && frames.map(\.packetsOut) == [2, 1])
+        #expect(FrameEncoder(extended: true).string(frames[0]).hasSuffix(#","interface":"if3","vlan":10}"#))
+    }
+
     @Test("a TCP exchange closed by FIN from both sides is one oriented frame")
     func tcpFinClose() throws {
         let (table, out) = makeTable()

@@ -28,7 +28,7 @@ struct FrameEncoderTests {
         let text = FrameEncoder(extended: true).string(labeled)
         #expect(
             text.hasSuffix(
-                #""payload":null,"packets_in":5,"packets_out":4,"first_seen":1764072000.000001,"last_seen":1764072000.004212,"tcp_flags":"SAFP","end_reason":"fin","interface":"eth\"0","label":"benign"}"#
+                #""payload":null,"packets_in":5,"packets_out":4,"first_seen":1764072000.000001,"last_seen":1764072000.004212,"tcp_flags":"SAFP","end_reason":"fin","interface":"eth\"0","vlan":0,"label":"benign"}"#
             ))
         let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
         #expect(object?["interface"] as? String == "eth\"0")

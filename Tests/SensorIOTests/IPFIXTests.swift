@@ -63,15 +63,15 @@ struct IPFIXEncodingTests {
         // Each template: id, field count, then (id, length) or (id | 0x8000, length, PEN).
         let common: [[Int]] = [
             [7, 2], [11, 2], [4, 1], [6, 1], [152, 8], [153, 8], [136, 1], [239, 1], [1, 8], [2, 8],
-            [0x8001, 8, 29305], [0x8002, 8, 29305], [82, 0xFFFF], [314, 0xFFFF],
+            [0x8001, 8, 29305], [0x8002, 8, 29305], [58, 2], [82, 0xFFFF], [314, 0xFFFF],
         ]
         var offset = 4
         for (id, addresses) in [(256, [[8, 4], [12, 4]]), (257, [[27, 16], [28, 16]])] {
             #expect(Self.be16(bytes[offset...]) == id)
-            #expect(Self.be16(bytes[(offset + 2)...]) == 16)
+            #expect(Self.be16(bytes[(offset + 2)...]) == 17)
             offset += 4
             var read: [[Int]] = []
-            for _ in 0..<16 {
+            for _ in 0..<17 {
                 var spec = [Self.be16(bytes[offset...]), Self.be16(bytes[(offset + 2)...])]
                 offset += 4
                 if spec[0] & 0x8000 != 0 {
@@ -83,7 +83,7 @@ struct IPFIXEncodingTests {
             #expect(read == addresses + common)
         }
         #expect(offset == bytes.count)
-        #expect(IPFIXTemplate.ipv4.fixedRecordBytes == 64 && IPFIXTemplate.ipv6.fixedRecordBytes == 88)
+        #expect(IPFIXTemplate.ipv4.fixedRecordBytes == 66 && IPFIXTemplate.ipv6.fixedRecordBytes == 90)
     }
 
     @Test func ipv4RecordBytes() {
@@ -99,6 +99,7 @@ struct IPFIXEncodingTests {
             + [3, 1]  // end of flow detected; biflowDirection initiator
             + [0, 0, 0, 0, 0, 0, 0, 101, 0, 0, 0, 0, 0, 0, 0, 7]  // initiator octets, packets
             + [0, 0, 0, 0, 0, 0, 0x13, 0x88, 0, 0, 0, 0, 0, 0, 0, 9]  // responder octets, packets
+            + [0, 0]  // VLAN: untagged
             + [4] + Array("eth0".utf8) + [16] + Array("GET / HTTP/1.1\r\n".utf8)
         #expect(record == expected)
     }
@@ -107,7 +108,7 @@ struct IPFIXEncodingTests {
         var record: [UInt8] = []
         let v6 = Self.frame(1, source: "2001:db8::1", destination: "2001:db8::2", payload: nil)
         #expect(IPFIXMessage.appendRecord(v6, to: &record) == .ipv6)
-        #expect(record.count == 88 + 1 + 4 + 1)
+        #expect(record.count == 90 + 1 + 4 + 1)
         #expect(Array(record[0..<16]) == [0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [1])
         #expect(record.last == 0)  // no payload: an empty ipPayloadPacketSection
         // One IPv4 and one IPv6 address: the IPv6 template, the IPv4 one mapped.
@@ -121,8 +122,8 @@ struct IPFIXEncodingTests {
         var record: [UInt8] = []
         let name = String(repeating: "x", count: 300)
         IPFIXMessage.appendRecord(Self.frame(1, interface: name, payload: nil), to: &record)
-        #expect(Array(record[64..<67]) == [255, 0x01, 0x2C])
-        #expect(record.count == 64 + 3 + 300 + 1)
+        #expect(Array(record[66..<69]) == [255, 0x01, 0x2C])
+        #expect(record.count == 66 + 3 + 300 + 1)
     }
 
     @Test func endReasons() {
@@ -141,7 +142,7 @@ struct IPFIXEncodingTests {
             #expect(message.count <= 600 && Int(header.length) == message.count)
             let sets = Self.sets(message)
             #expect(sets.map(\.id) == (index == 0 ? [2, 256] : [256]))
-            let recordBytes = 64 + 5 + 17
+            let recordBytes = 66 + 5 + 17
             #expect(sets.last!.body.count % recordBytes == 0)
             before += sets.last!.body.count / recordBytes
         }
@@ -155,8 +156,8 @@ struct IPFIXEncodingTests {
     @Test func messagesFillTheMTU() throws {
         var encoder = IPFIXMessageEncoder(observationDomain: 0, maximumMessageBytes: 1400)
         let messages = encoder.encode((0..<200).map { Self.frame($0) }, exportTime: 1, templates: false)
-        let perMessage = (1400 - 16 - 4) / 86
-        #expect(messages.dropLast().allSatisfy { $0.count == 16 + 4 + perMessage * 86 })
+        let perMessage = (1400 - 16 - 4) / 88
+        #expect(messages.dropLast().allSatisfy { $0.count == 16 + 4 + perMessage * 88 })
         #expect(messages.count == (200 + perMessage - 1) / perMessage)
     }
 
@@ -165,7 +166,7 @@ struct IPFIXEncodingTests {
         let big = Self.frame(1, interface: String(repeating: "i", count: 2000))
         let messages = encoder.encode([Self.frame(0), big, Self.frame(2)], exportTime: 1, templates: false)
         #expect(messages.count == 3)
-        #expect(messages[1].count == 16 + 4 + 64 + 3 + 2000 + 17)
+        #expect(messages[1].count == 16 + 4 + 66 + 3 + 2000 + 17)
         #expect(messages.map { IPFIXMessage.Header($0)!.sequenceNumber } == [0, 1, 2])
         // One no message can hold is left out.
         let huge = Self.frame(1, interface: String(repeating: "i", count: 70_000))
@@ -181,7 +182,7 @@ struct IPFIXEncodingTests {
         #expect(messages.count == 1)
         let sets = Self.sets(messages[0])
         #expect(sets.map(\.id) == [256, 257])
-        #expect(sets[0].body.count == 2 * 86 && sets[1].body.count == 88 + 5 + 17)
+        #expect(sets[0].body.count == 2 * 88 && sets[1].body.count == 90 + 5 + 17)
         #expect(sets[0].body.prefix(8).elementsEqual([198, 51, 100, 1, 203, 0, 113, 7]))
     }
 }
@@ -325,7 +326,7 @@ struct IPFIXExportStateTests {
         var sent: [(Int, Bool, UInt32)] = []
         for second in [0, 1, 9, 10, 11, 25] { sent.append(Self.sendWhole(&state, now: Int64(second) * Self.s)) }
         #expect(sent.map(\.1) == [true, false, false, true, false, true])
-        // 600-byte messages of 86-byte records: 4 after the header and the 156-byte template
+        // 600-byte messages of 88-byte records: 4 after the header and the 164-byte template
         // set, else 6.
         #expect(sent.map(\.0) == [4, 6, 6, 4, 6, 4])
         #expect(sent.map(\.2) == [0, 4, 10, 16, 20, 26])

@@ -64,7 +64,7 @@ struct NDJSONReaderTests {
         let lines = [
             #"{"src_ip":"198.51.100.1","dst_ip":"203.0.113.9","src_port":40112,"dst_port":80,"protocol":"TCP","bytes_in":37,"bytes_out":512,"duration":0.004211,"payload":"R0VUIC8g","label":"x"}"#,
             #"{"src_ip":"2001:db8::1","dst_ip":"2001:db8::2","src_port":0,"dst_port":65535,"protocol":"OTHER","bytes_in":0,"bytes_out":18446744073709551615,"duration":1e-05,"payload":"AA==","label":"y"}"#,
-            #"{"src_ip":"1.2.3.4","dst_ip":"5.6.7.8","src_port":1,"dst_port":2,"protocol":"UDP","bytes_in":1,"bytes_out":2,"duration":59.99,"payload":"AAE=","packets_in":3,"packets_out":4,"first_seen":1764072000.004211,"last_seen":1764072001.000000,"tcp_flags":"SAFP","end_reason":"active","interface":"eth0","label":"z"}"#,
+            #"{"src_ip":"1.2.3.4","dst_ip":"5.6.7.8","src_port":1,"dst_port":2,"protocol":"UDP","bytes_in":1,"bytes_out":2,"duration":59.99,"payload":"AAE=","packets_in":3,"packets_out":4,"first_seen":1764072000.004211,"last_seen":1764072001.000000,"tcp_flags":"SAFP","end_reason":"active","interface":"eth0","vlan":7,"label":"z"}"#,
         ]
         for (i, line) in lines.enumerated() {
             let frame = try parse(line)

@@ -71,9 +71,15 @@ public enum PacketBuilder {
         [0] + be16(offset << 3 | (more ? 1 : 0)) + [0, 0, 0, 42]
     }
 
-    public static func ethernet(type: Int = 0x0800, vlans: [Int] = [], padTo: Int = 0, _ packet: [UInt8]) -> [UInt8] {
+    /// `vlans` are the tags' TPIDs, outermost first; `vlanIDs` their VLAN IDs (100 where not given).
+    public static func ethernet(
+        type: Int = 0x0800, vlans: [Int] = [], vlanIDs: [Int] = [], padTo: Int = 0, _ packet: [UInt8]
+    ) -> [UInt8] {
         var frame: [UInt8] = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]
-        for tpid in vlans { frame += be16(tpid) + be16(100) }
+        for (i, tpid) in vlans.enumerated() {
+            // The priority bits set too: only the low 12 bits of the TCI are the ID.
+            frame += be16(tpid) + be16(0xA000 | (i < vlanIDs.count ? vlanIDs[i] : 100))
+        }
         frame += be16(type) + packet
         while frame.count < padTo { frame.append(0) }
         return frame

@@ -54,7 +54,9 @@ struct dps_packet_record {
     dps_u8 tcp_flags;      /* 55: FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 URG 0x20 ECE 0x40 CWR 0x80 */
     dps_u16 snap_len;      /* 56: valid bytes in payload[] (<= DPS_SNAPSHOT_MAX) */
     dps_u8 flags;          /* 58: DPS_F_* */
-    dps_u8 _pad[5];        /* 59: zero */
+    dps_u8 _pad1;          /* 59: zero */
+    dps_u16 vlan_id;       /* 60: the outermost 802.1Q/802.1ad tag's VLAN ID (12 bits); 0 untagged */
+    dps_u8 _pad2[2];       /* 62: zero */
     dps_u8 payload[DPS_SNAPSHOT_MAX]; /* 64: first bytes of the L4 payload */
 };
 
@@ -99,6 +101,7 @@ struct dps_filter_v6_key {
     _Static_assert(__builtin_offsetof(struct dps_packet_record, src_port) == 48, "sport");    \
     _Static_assert(__builtin_offsetof(struct dps_packet_record, direction) == 52, "dir");     \
     _Static_assert(__builtin_offsetof(struct dps_packet_record, snap_len) == 56, "snap");     \
+    _Static_assert(__builtin_offsetof(struct dps_packet_record, vlan_id) == 60, "vlan");      \
     _Static_assert(__builtin_offsetof(struct dps_packet_record, payload) == 64, "payload");  \
     _Static_assert(sizeof(struct dps_filter_config) == 32, "filter config");                 \
     _Static_assert(sizeof(struct dps_filter_v4_key) == 12, "filter v4 key");                 \

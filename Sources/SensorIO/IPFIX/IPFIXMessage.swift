@@ -118,6 +118,7 @@ public enum IPFIXMessage {
                     w.writeBigEndian(frame.packetsIn)
                     w.writeBigEndian(frame.bytesOut)
                     w.writeBigEndian(frame.packetsOut)
+                    w.writeBigEndian(frame.vlan)
                     w.writeVariableLength(UnsafeRawBufferPointer(name))
                     w.writeVariableLength(payload)
                 }

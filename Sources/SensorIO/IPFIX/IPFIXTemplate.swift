@@ -31,6 +31,7 @@ public enum IPFIXElement {
     public static let destinationIPv4Address: UInt16 = 12
     public static let sourceIPv6Address: UInt16 = 27
     public static let destinationIPv6Address: UInt16 = 28
+    public static let vlanId: UInt16 = 58
     public static let interfaceName: UInt16 = 82
     public static let flowEndReason: UInt16 = 136
     public static let flowStartMilliseconds: UInt16 = 152
@@ -63,6 +64,7 @@ public enum IPFIXElement {
 ///   initiatorOctets/responderOctets/initiatorPackets/responderPackets (231/232/298/299), because
 ///   collectors decode them: nfdump 1.7 maps reverse octetDeltaCount/packetDeltaCount to its
 ///   out bytes/packets and skips 231/232/298/299 (its counts stay 0).
+/// - `vlanId`: the outermost VLAN tag's ID, 0 untagged.
 /// - `interfaceName`: the capture interface; `ipPayloadPacketSection`: the payload snapshot (up
 ///   to 128 bytes of the first payload; empty when the frame has none).
 ///
@@ -103,6 +105,7 @@ public enum IPFIXTemplate: UInt8, CaseIterable, Sendable {
             IPFIXField(E.packetDeltaCount, length: 8),
             IPFIXField(E.octetDeltaCount, length: 8, enterprise: E.reversePEN),
             IPFIXField(E.packetDeltaCount, length: 8, enterprise: E.reversePEN),
+            IPFIXField(E.vlanId, length: 2),
             IPFIXField(E.interfaceName, length: IPFIXField.variableLength),
             IPFIXField(E.ipPayloadPacketSection, length: IPFIXField.variableLength),
         ]
