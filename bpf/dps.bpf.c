@@ -21,6 +21,9 @@
 DPS_ASSERT_LAYOUT
 
 #define MAX_VLAN_TAGS 2
+#define MAX_MPLS_LABELS 6
+#define PPP_IPV4 0x0021
+#define PPP_IPV6 0x0057
 #define MAX_IPV6_EXT_HEADERS 6
 
 /* Set by user space before load (bpf_map__set_max_entries); 8 MiB by default. */
@@ -117,6 +120,40 @@ static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto, 
             *vlan = bpf_ntohs(tag[0]) & 0x0FFF;
         type = tag[1];
         off += sizeof(tag);
+    }
+    if (type == bpf_htons(ETH_P_PPP_SES)) {
+        /* PPPoE session (RFC 2516): version/type, code, session id, length, then the PPP
+         * protocol. IP inside is read; other PPP protocols (LCP, ...) stay not IP. */
+        __u8 pppoe[8];
+        if (load(skb, off, pppoe, sizeof(pppoe)) < 0)
+            return -1;
+        __u16 ppp = pppoe[6] << 8 | pppoe[7];
+        if (ppp == PPP_IPV4 || ppp == PPP_IPV6) {
+            type = bpf_htons(ppp == PPP_IPV4 ? ETH_P_IP : ETH_P_IPV6);
+            off += sizeof(pppoe);
+        }
+    } else if (type == bpf_htons(ETH_P_MPLS_UC) || type == bpf_htons(ETH_P_MPLS_MC)) {
+        /* An MPLS label stack (RFC 3032): labels up to the bottom-of-stack bit, then IP when the
+         * first nibble says 4 or 6 (MPLS names no payload type). */
+        int bottom = 0;
+#pragma unroll
+        for (int i = 0; i < MAX_MPLS_LABELS; i++) {
+            __u8 label[4];
+            if (load(skb, off, label, sizeof(label)) < 0)
+                return -1;
+            off += sizeof(label);
+            if (label[2] & 1) {
+                bottom = 1;
+                break;
+            }
+        }
+        __u8 first;
+        if (!bottom || load(skb, off, &first, 1) < 0)
+            return -1;
+        if (first >> 4 == 4)
+            type = bpf_htons(ETH_P_IP);
+        else if (first >> 4 == 6)
+            type = bpf_htons(ETH_P_IPV6);
     }
     *proto = type;
     return off;

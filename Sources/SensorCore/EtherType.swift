@@ -8,4 +8,9 @@ public enum EtherType {
     public static let vlan: UInt16 = 0x8100
     /// ETH_P_8021AD: an 802.1ad (QinQ) service tag follows.
     public static let serviceVLAN: UInt16 = 0x88A8
+    /// ETH_P_PPP_SES: a PPPoE session frame (RFC 2516) follows.
+    public static let pppoeSession: UInt16 = 0x8864
+    /// ETH_P_MPLS_UC / ETH_P_MPLS_MC: an MPLS label stack follows.
+    public static let mplsUnicast: UInt16 = 0x8847
+    public static let mplsMulticast: UInt16 = 0x8848
 }

@@ -119,6 +119,7 @@ public enum PacketParser {
     public static let snapshotMax = Int(DPS_SNAPSHOT_MAX)
 
     static let maxVLANTags = 2
+    static let maxMPLSLabels = 6
     static let maxIPv6ExtensionHeaders = 6
 
     /// Parses one frame, in the BPF program's steps: the link layer (`parse_ethernet`), the IP
@@ -273,8 +274,9 @@ public enum PacketParser {
         return skipVLANTags(reader, etherType: reader.u16(offset + 6), at: offset + 8)
     }
 
-    /// Up to `maxVLANTags` 802.1Q/802.1ad tags, as `parse_ethernet` walks them; the outermost
-    /// one's VLAN ID (0 untagged).
+    /// Up to `maxVLANTags` 802.1Q/802.1ad tags, as `parse_ethernet` walks them (the outermost
+    /// one's VLAN ID, 0 untagged), then a PPPoE session header or an MPLS label stack (up to
+    /// `maxMPLSLabels`) before IP.
     @inline(__always)
     static func skipVLANTags(_ reader: Bytes, etherType: UInt16, at offset: Int) -> (etherType: UInt16, l3: Int, vlan: UInt16)? {
         var (etherType, l3, vlan) = (etherType, offset, UInt16(0))
@@ -286,7 +288,35 @@ public enum PacketParser {
             l3 += 4
             tags += 1
         }
-        return (etherType, l3, vlan)
+        switch etherType {
+        case EtherType.pppoeSession:
+            // Version/type, code, session id, length, then the PPP protocol; IP inside is read,
+            // other PPP protocols (LCP, ...) stay not IP.
+            guard reader.has(l3, 8) else { return nil }
+            switch reader.u16(l3 + 6) {
+            case 0x0021: return (EtherType.ipv4, l3 + 8, vlan)
+            case 0x0057: return (EtherType.ipv6, l3 + 8, vlan)
+            default: return (etherType, l3, vlan)
+            }
+        case EtherType.mplsUnicast, EtherType.mplsMulticast:
+            // Labels up to the bottom-of-stack bit, then IP when the first nibble says 4 or 6.
+            for _ in 0..<maxMPLSLabels {
+                guard reader.has(l3, 4) else { return nil }
+                let bottom = reader.u8(l3 + 2) & 1 == 1
+                l3 += 4
+                guard !bottom else {
+                    guard reader.has(l3, 1) else { return nil }
+                    switch reader.u8(l3) >> 4 {
+                    case 4: return (EtherType.ipv4, l3, vlan)
+                    case 6: return (EtherType.ipv6, l3, vlan)
+                    default: return (etherType, l3, vlan)
+                    }
+                }
+            }
+            return nil
+        default:
+            return (etherType, l3, vlan)
+        }
     }
 
     /// `parse_ipv4`: addresses and protocol into `event`; nil when the header is cut short or

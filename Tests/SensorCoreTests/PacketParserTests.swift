@@ -91,6 +91,30 @@ struct PacketParserTests {
         #expect(parse(B.ethernet(vlans: [0x88A8, 0x8100, 0x8100], ip)) == .notIP)
     }
 
+    @Test func pppoeAndMPLSCarryIP() throws {
+        let ip = B.ipv4(protocol: 17, l4: B.udp(1234, 53, payload: [1, 2]))
+        let reference = try packet(B.ethernet(ip)).event
+        func pppoe(_ ppp: Int) -> [UInt8] { [0x11, 0, 0x12, 0x34] + B.be16(ip.count + 2) + B.be16(ppp) }
+        // PPPoE behind two VLAN tags, as in nDPI's dns capture.
+        let inPPPoE = try packet(B.ethernet(type: 0x8864, vlans: [0x8100, 0x8100], vlanIDs: [7, 8], pppoe(0x21) + ip))
+        var event = inPPPoE.event
+        #expect(event.vlan == 7)
+        event.vlan = 0
+        #expect(event == reference)
+        let v6 = B.ipv6(next: 17, l4: B.udp(1, 2, payload: [3]))
+        let v6PPPoE = try packet(B.ethernet(type: 0x8864, [0x11, 0, 0, 1] + B.be16(v6.count + 2) + B.be16(0x57) + v6))
+        #expect(v6PPPoE.event.source.isIPv6 && v6PPPoE.event.payloadLength == 1)
+        #expect(parse(B.ethernet(type: 0x8864, pppoe(0xC021) + ip)) == .notIP)  // LCP
+        #expect(parse(B.ethernet(type: 0x8864, [0x11, 0, 0x12])) == .notIP)  // cut short
+        // MPLS: one label, three labels, the bottom-of-stack bit ending the stack.
+        let label: [UInt8] = [0x00, 0x01, 0x00, 0x40], bottom: [UInt8] = [0x00, 0x02, 0x01, 0x40]
+        #expect(try packet(B.ethernet(type: 0x8847, bottom + ip)).event == reference)
+        #expect(try packet(B.ethernet(type: 0x8848, label + label + bottom + ip)).event == reference)
+        #expect(try packet(B.ethernet(type: 0x8847, bottom + v6)).event.source.isIPv6)
+        #expect(parse(B.ethernet(type: 0x8847, Array(repeating: label, count: 7).flatMap { $0 } + ip)) == .notIP)
+        #expect(parse(B.ethernet(type: 0x8847, bottom + [0x00, 0x00] + ip)) == .notIP)  // not IP after
+    }
+
     @Test func ipv4OptionsAreSkipped() throws {
         let ip = B.ipv4(protocol: 6, options: [0x94, 0x04, 0, 0, 1, 1, 1, 0], l4: B.tcp(22, 50000, payload: [0xAA]))
         let p = try packet(B.ethernet(ip))

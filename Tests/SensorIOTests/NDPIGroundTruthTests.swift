@@ -262,10 +262,6 @@ struct NDPIKnownDifferences {
                 "UDP [2001:470:1f16:13f::2]:53959 <-> [2a03:2880:fffe:b:face:b00c:0:99]:53",
                 "UDP [2001:470:1f16:13f::2]:6404 <-> [2a03:2880:fffe:b:face:b00c:0:99]:53",
             ])
-        case "dns.pcap":
-            // Two frames carry IPv4 in PPPoE session frames (EtherType 0x8864) behind two VLAN
-            // tags. nDPI decodes PPPoE; the BPF program does not (not IP, counted), so neither do we.
-            return NDPIKnownDifferences(missing: ["UDP 82.178.113.245:47255 <-> 82.178.158.181:53"])
         case "ip_fragmented_garbage.pcap":
             // 4 first fragments whose TCP header does not fit (ports 0, like nDPI) and 1248
             // non-first fragments of protocol 6 (ports 0 by our rules), all 10.0.0.2 -> 10.128.0.2:

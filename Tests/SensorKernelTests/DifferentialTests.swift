@@ -299,6 +299,12 @@ final class DifferentialTests {
             ("vlan", B.ethernet(vlans: [0x8100], B.ipv4(protocol: 17, l4: udp))),
             ("qinq", B.ethernet(vlans: [0x88A8, 0x8100], B.ipv4(protocol: 17, l4: udp))),
             ("three tags", B.ethernet(vlans: [0x88A8, 0x8100, 0x8100], B.ipv4(protocol: 17, l4: udp))),
+            ("pppoe", B.ethernet(type: 0x8864, vlans: [0x8100], [0x11, 0, 0, 1, 0, 30, 0, 0x21] + B.ipv4(protocol: 17, l4: udp))),
+            ("pppoe lcp", B.ethernet(type: 0x8864, [0x11, 0, 0, 1, 0, 30, 0xC0, 0x21] + B.bytes(20))),
+            ("pppoe cut", B.ethernet(type: 0x8864, [0x11, 0, 0, 1])),
+            ("mpls", B.ethernet(type: 0x8847, [0, 1, 0, 64, 0, 2, 1, 64] + B.ipv4(protocol: 17, l4: udp))),
+            ("mpls no bottom", B.ethernet(type: 0x8847, Array(repeating: [0, 1, 0, 64], count: 7).flatMap { $0 })),
+            ("mpls not ip", B.ethernet(type: 0x8847, [0, 2, 1, 64, 0x20, 0, 0, 0])),
             (
                 "ip options",
                 B.ethernet(B.ipv4(protocol: 6, options: [0x94, 4, 0, 0], l4: B.tcp(22, 50000, payload: [0xAA])))
