@@ -103,7 +103,8 @@ struct parsed {
  * outermost; a tag still in the bytes comes after it. */
 static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto, __u16 *vlan)
 {
-    *vlan = skb->vlan_present ? skb->vlan_tci & 0x0FFF : 0;
+    int tagged = skb->vlan_present != 0;
+    *vlan = tagged ? skb->vlan_tci & 0x0FFF : 0;
     struct ethhdr eth;
     if (load(skb, 0, &eth, sizeof(eth)) < 0)
         return -1;
@@ -116,8 +117,10 @@ static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto, 
         __be16 tag[2]; /* TCI, encapsulated type */
         if (load(skb, off, tag, sizeof(tag)) < 0)
             return -1;
-        if (*vlan == 0)
+        if (!tagged) { /* the outermost tag, even with ID 0 (priority only) */
             *vlan = bpf_ntohs(tag[0]) & 0x0FFF;
+            tagged = 1;
+        }
         type = tag[1];
         off += sizeof(tag);
     }

@@ -299,6 +299,7 @@ final class DifferentialTests {
             ("vlan", B.ethernet(vlans: [0x8100], B.ipv4(protocol: 17, l4: udp))),
             ("qinq", B.ethernet(vlans: [0x88A8, 0x8100], B.ipv4(protocol: 17, l4: udp))),
             ("three tags", B.ethernet(vlans: [0x88A8, 0x8100, 0x8100], B.ipv4(protocol: 17, l4: udp))),
+            ("priority tag then vlan", B.ethernet(vlans: [0x88A8, 0x8100], vlanIDs: [0, 42], B.ipv4(protocol: 17, l4: udp))),
             ("pppoe", B.ethernet(type: 0x8864, vlans: [0x8100], [0x11, 0, 0, 1, 0, 30, 0, 0x21] + B.ipv4(protocol: 17, l4: udp))),
             ("pppoe lcp", B.ethernet(type: 0x8864, [0x11, 0, 0, 1, 0, 30, 0xC0, 0x21] + B.bytes(20))),
             ("pppoe cut", B.ethernet(type: 0x8864, [0x11, 0, 0, 1])),
