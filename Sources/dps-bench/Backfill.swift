@@ -36,7 +36,7 @@ enum BackfillBench {
         let perCopy = files.reduce(0) { $0 + $1.count }
         guard perCopy > 0 else { throw BenchError("no Ethernet captures in \(pcaps)") }
         let path = "/tmp/dps-bench-backfill-\(getpid()).pcap"
-        defer { if ProcessInfo.processInfo.environment["KEEP"] == nil { unlink(path) } }
+        defer { unlink(path) }
         let written = try OfflineBench.build(path: path, files: files, copies: max(1, (target + perCopy - 1) / perCopy))
         log("backfill: \(written) packets into nfcapd, dps label --ipfix vs softflowd -r, \(rounds) rounds")
         var dpsRuns: [Run] = []
@@ -98,12 +98,8 @@ enum BackfillBench {
         collector.waitUntilExit()
         let summary = try capture([nfdump, "-N", "-R", directory])
         // "Summary: total flows: 937, total bytes: 523142, total packets: 3882, …"
-        func number(after key: String) -> Int {
-            guard let range = summary.range(of: key) else { return 0 }
-            return Int(summary[range.upperBound...].prefix { $0.isNumber }) ?? 0
-        }
-        run.collectedFlows = number(after: "total flows: ")
-        run.collectedPackets = number(after: "total packets: ")
+        run.collectedFlows = number(after: "total flows: ", in: summary)
+        run.collectedPackets = number(after: "total packets: ", in: summary)
         return run
     }
 
@@ -117,13 +113,10 @@ enum BackfillBench {
             stderr: true)
         let seconds = monotonicSeconds() - start
         // "… packets=3905 skipped=23 …" and "… written=1508"
-        func number(after key: String) -> Int {
-            guard let range = log.range(of: key) else { return 0 }
-            return Int(log[range.upperBound...].prefix { $0.isNumber }) ?? 0
-        }
         return Run(
-            seconds: seconds, exported: number(after: "written="),
-            packets: number(after: "packets=") - number(after: "skipped="), collectedFlows: 0, collectedPackets: 0)
+            seconds: seconds, exported: number(after: "written=", in: log),
+            packets: number(after: "packets=", in: log) - number(after: "skipped=", in: log), collectedFlows: 0,
+            collectedPackets: 0)
     }
 
     static func runSoftflowd(_ path: String, _ port: UInt16) throws -> Run {
@@ -131,13 +124,16 @@ enum BackfillBench {
         let log = try capture([softflowd, "-r", path, "-n", "127.0.0.1:\(port)", "-v", "10", "-d"], stderr: true)
         let seconds = monotonicSeconds() - start
         // "Packets processed: 3882" and "Flows exported: 760 (937 records) in 30 packets"
-        func number(after key: String) -> Int {
-            guard let range = log.range(of: key) else { return 0 }
-            return Int(log[range.upperBound...].prefix { $0.isNumber }) ?? 0
-        }
         return Run(
-            seconds: seconds, exported: number(after: "Flows exported: \(number(after: "Flows exported: ")) ("),
-            packets: number(after: "Packets processed: "), collectedFlows: 0, collectedPackets: 0)
+            seconds: seconds,
+            exported: number(after: "Flows exported: \(number(after: "Flows exported: ", in: log)) (", in: log),
+            packets: number(after: "Packets processed: ", in: log), collectedFlows: 0, collectedPackets: 0)
+    }
+
+    /// The number right after the first `key` in `text`; 0 when there is none.
+    static func number(after key: String, in text: String) -> Int {
+        guard let range = text.range(of: key) else { return 0 }
+        return Int(text[range.upperBound...].prefix { $0.isNumber }) ?? 0
     }
 
     /// Runs a command to its end; its stdout (with stderr when asked). Fails on a non-zero exit.

@@ -138,11 +138,8 @@ struct IPFIXExportState {
         return .connect
     }
 
-    /// Whether the next message carries the template set.
-    func templatesDue(now: Int64) -> Bool {
-        templatesDue(now: now, sentAt: templatesSentAt, messagesSince: messagesSinceTemplates)
-    }
-
+    /// Whether a message packed at `now` carries the template set, after `messagesSince` messages
+    /// without them since `sentAt` (nil: not yet on this socket).
     private func templatesDue(now: Int64, sentAt: Int64?, messagesSince: Int) -> Bool {
         guard let sentAt else { return true }
         guard transport == .udp else { return false }
