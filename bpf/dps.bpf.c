@@ -25,6 +25,15 @@ DPS_ASSERT_LAYOUT
 #define PPP_IPV4 0x0021
 #define PPP_IPV6 0x0057
 #define MAX_IPV6_EXT_HEADERS 6
+#define MAX_GTP_EXTENSIONS 4
+/* What a tunnel header is followed by (tunnel_header's *next) */
+#define DPS_NEXT_ETHERTYPE 0 /* what *type names (ETH_P_TEB: an Ethernet frame) */
+#define DPS_NEXT_IP 1        /* IP, its version in the first nibble */
+#define DPS_NEXT_80211 2     /* an 802.11 frame */
+#define VXLAN_PORT 4789
+#define GENEVE_PORT 6081
+#define GTPU_PORT 2152
+#define CAPWAP_DATA_PORT 5247
 
 /* Set by user space before load (bpf_map__set_max_entries); 8 MiB by default. */
 struct {
@@ -97,19 +106,12 @@ struct parsed {
     __u8 fragment;      /* non-first fragment: no L4 header */
 };
 
-/* Walks VLAN tags; returns the L3 offset and sets *proto (network order) and *vlan (the
- * outermost tag's VLAN ID, 0 untagged), or -1. On TC hooks the kernel has usually taken the
- * outer tag out of the bytes into skb->vlan_tci (hardware or software offload): that one is the
- * outermost; a tag still in the bytes comes after it. */
-static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto, __u16 *vlan)
+/* What follows an EtherType at `off`: up to MAX_VLAN_TAGS 802.1Q/802.1ad tags (the first one
+ * seen sets *vlan unless *tagged), then a PPPoE session header or an MPLS label stack before IP.
+ * Returns the L3 offset and sets *proto (network order), or -1. */
+static __always_inline int parse_ethertype(struct __sk_buff *skb, __u32 off, __be16 type, __be16 *proto,
+                                           __u16 *vlan, int tagged)
 {
-    int tagged = skb->vlan_present != 0;
-    *vlan = tagged ? skb->vlan_tci & 0x0FFF : 0;
-    struct ethhdr eth;
-    if (load(skb, 0, &eth, sizeof(eth)) < 0)
-        return -1;
-    __u32 off = sizeof(eth);
-    __be16 type = eth.h_proto;
 #pragma unroll
     for (int i = 0; i < MAX_VLAN_TAGS; i++) {
         if (type != bpf_htons(ETH_P_8021Q) && type != bpf_htons(ETH_P_8021AD))
@@ -162,8 +164,24 @@ static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto, 
     return off;
 }
 
-static __always_inline int parse_ipv4(struct __sk_buff *skb, __u32 off, struct parsed *p,
-                                      struct dps_packet_record *rec)
+/* The Ethernet frame at the start of the packet; returns the L3 offset and sets *proto and
+ * *vlan (the outermost tag's VLAN ID, 0 untagged), or -1. On TC hooks the kernel has usually
+ * taken the outer tag out of the bytes into skb->vlan_tci (hardware or software offload): that
+ * one is the outermost; a tag still in the bytes comes after it. */
+static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto, __u16 *vlan)
+{
+    int tagged = skb->vlan_present != 0;
+    *vlan = tagged ? skb->vlan_tci & 0x0FFF : 0;
+    struct ethhdr eth;
+    if (load(skb, 0, &eth, sizeof(eth)) < 0)
+        return -1;
+    return parse_ethertype(skb, sizeof(eth), eth.h_proto, proto, vlan, tagged);
+}
+
+/* The IP parsers read the datagram at `off` of a packet that ends at `limit` (skb->len, or the
+ * end of the outer datagram for a tunnel's inner one). */
+static __always_inline int parse_ipv4(struct __sk_buff *skb, __u32 off, __u32 limit, struct parsed *p,
+                                      struct dps_packet_header *rec)
 {
     struct iphdr ip;
     if (load(skb, off, &ip, sizeof(ip)) < 0)
@@ -174,20 +192,20 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, __u32 off, struct p
         return -1;
     /* tot_len trims Ethernet padding; 0 (TSO/big packets) means "the rest of the skb"; beyond the
      * skb it is a corrupt header (ip_rcv drops such packets too). */
-    if (total != 0 && off + total > skb->len)
+    if (total != 0 && off + total > limit)
         return -1;
     __builtin_memcpy(rec->src_addr, &ip.saddr, 4);
     __builtin_memcpy(rec->dst_addr, &ip.daddr, 4);
     p->version = 4;
     p->proto = ip.protocol;
     p->l4_off = off + hlen;
-    p->ip_end = total != 0 ? off + total : skb->len;
+    p->ip_end = total != 0 ? off + total : limit;
     p->fragment = (bpf_ntohs(ip.frag_off) & 0x1FFF) != 0;
     return 0;
 }
 
-static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off, struct parsed *p,
-                                      struct dps_packet_record *rec)
+static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off, __u32 limit, struct parsed *p,
+                                      struct dps_packet_header *rec)
 {
     struct ipv6hdr ip6;
     if (load(skb, off, &ip6, sizeof(ip6)) < 0)
@@ -199,10 +217,10 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off, struct p
     __u32 plen = bpf_ntohs(ip6.payload_len);
     __u32 end = off + sizeof(ip6) + plen;
     /* As tot_len: 0 (jumbograms, big packets) is "the rest of the skb", beyond it corrupt. */
-    if (plen != 0 && end > skb->len)
+    if (plen != 0 && end > limit)
         return -1;
     p->version = 6;
-    p->ip_end = plen != 0 ? end : skb->len;
+    p->ip_end = plen != 0 ? end : limit;
     p->fragment = 0;
     __u8 next = ip6.nexthdr;
     off += sizeof(ip6);
@@ -240,7 +258,7 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off, struct p
 /* Reads ports, flags and the payload offset of TCP/UDP; other protocols keep ports 0 and their
  * whole L4 part counts as payload. */
 static __always_inline __u32 parse_l4(struct __sk_buff *skb, struct parsed *p,
-                                      struct dps_packet_record *rec)
+                                      struct dps_packet_header *rec)
 {
     __u32 off = p->l4_off;
     if (p->fragment) {
@@ -270,6 +288,284 @@ static __always_inline __u32 parse_l4(struct __sk_buff *skb, struct parsed *p,
         return off + 8;
     }
     return off;
+}
+
+/* Tunnels, one level deep: the outer packet's protocol or UDP port names the tunnel; its
+ * header is read, then the inner frame or packet, which the record describes (the outer
+ * addresses go to outer_src/outer_dst). Anything that cannot be read on the way, or no IP inside,
+ * leaves the record describing the outer packet, flagged DPS_F_TUNNEL_OUTER and counted. */
+static __always_inline __u8 tunnel_of(const struct parsed *p, const struct dps_packet_header *h)
+{
+    if (p->fragment)
+        return DPS_TUNNEL_NONE;
+    if (p->proto == IPPROTO_IPIP)
+        return DPS_TUNNEL_IPIP;
+    if (p->proto == IPPROTO_IPV6)
+        return DPS_TUNNEL_SIT;
+    if (p->proto == IPPROTO_GRE)
+        return DPS_TUNNEL_GRE;
+    if (p->proto != IPPROTO_UDP || (h->flags & DPS_F_TRUNCATED))
+        return DPS_TUNNEL_NONE;
+    if (h->dst_port == VXLAN_PORT)
+        return DPS_TUNNEL_VXLAN;
+    if (h->dst_port == GENEVE_PORT)
+        return DPS_TUNNEL_GENEVE;
+    if (h->dst_port == GTPU_PORT)
+        return DPS_TUNNEL_GTPU;
+    if (h->dst_port == CAPWAP_DATA_PORT || h->src_port == CAPWAP_DATA_PORT)
+        return DPS_TUNNEL_CAPWAP;
+    return DPS_TUNNEL_NONE;
+}
+
+static __always_inline __u32 be24(const __u8 *b)
+{
+    return b[0] << 16 | b[1] << 8 | b[2];
+}
+
+/* The tunnel header at `off` (ending by `limit`): returns the offset of what it carries and sets
+ * *next to its kind (DPS_NEXT_*) and *type to its EtherType (network order); sets
+ * in->tunnel_type (GRE may turn out ERSPAN) and the tunnel ID; -1 when it cannot be read. */
+static __always_inline int tunnel_header(struct __sk_buff *skb, __u32 off, __u32 limit, __u8 tunnel,
+                                         struct dps_packet_header *in, int *next, __be16 *type)
+{
+    in->tunnel_type = tunnel;
+    *next = DPS_NEXT_ETHERTYPE;
+    if (tunnel == DPS_TUNNEL_IPIP || tunnel == DPS_TUNNEL_SIT) {
+        *type = bpf_htons(tunnel == DPS_TUNNEL_IPIP ? ETH_P_IP : ETH_P_IPV6);
+        return off;
+    }
+    if (tunnel == DPS_TUNNEL_GRE) {
+        /* RFC 2784/2890: C R K S flags, version 0; then checksum, key, sequence as flagged. */
+        __u8 gre[8];
+        if (off + 4 > limit || load(skb, off, gre, 4) < 0)
+            return -1;
+        if ((gre[0] & 0x40) || (gre[1] & 0x07)) /* routing present (RFC 1701), version != 0 */
+            return -1;
+        __u32 key_off = off + 4 + ((gre[0] & 0x80) ? 4 : 0);
+        __u32 end = key_off + ((gre[0] & 0x20) ? 4 : 0) + ((gre[0] & 0x10) ? 4 : 0);
+        if (end > limit)
+            return -1;
+        if (gre[0] & 0x20) {
+            if (load(skb, key_off, &gre[4], 4) < 0)
+                return -1;
+            in->tunnel_id = (__u32)gre[4] << 24 | be24(&gre[5]);
+            in->tunnel_flags = DPS_TUNNEL_F_ID;
+        }
+        __be16 protocol;
+        __builtin_memcpy(&protocol, &gre[2], 2);
+        if (protocol == bpf_htons(ETH_P_ERSPAN) && !(gre[0] & 0x10)) {
+            /* ERSPAN type I: no header, the mirrored frame. */
+            in->tunnel_type = DPS_TUNNEL_ERSPAN;
+            in->tunnel_id = 0;
+            in->tunnel_flags = 0;
+            *type = bpf_htons(ETH_P_TEB);
+            return end;
+        }
+        if (protocol == bpf_htons(ETH_P_ERSPAN) || protocol == bpf_htons(ETH_P_ERSPAN2)) {
+            /* Type II: 8 bytes, version 1; type III: 12 bytes, version 2, frame type 0 (Ethernet)
+             * and an 8-byte platform subheader when O is set. The 10-bit session ID is the ID. */
+            int three = protocol == bpf_htons(ETH_P_ERSPAN2);
+            __u8 erspan[12];
+            if (end + 12 > limit || load(skb, end, erspan, 12) < 0)
+                return -1;
+            if (erspan[0] >> 4 != (three ? 2 : 1))
+                return -1;
+            __u32 header = 8;
+            if (three) {
+                if ((erspan[10] >> 2) & 0x1F) /* frame type */
+                    return -1;
+                header = (erspan[11] & 1) ? 20 : 12;
+            }
+            in->tunnel_type = DPS_TUNNEL_ERSPAN;
+            in->tunnel_id = (erspan[2] & 0x03) << 8 | erspan[3];
+            in->tunnel_flags = DPS_TUNNEL_F_ID;
+            *type = bpf_htons(ETH_P_TEB);
+            return end + header;
+        }
+        *type = protocol;
+        return end;
+    }
+    /* The UDP tunnels: the shortest header is 8 bytes. */
+    __u8 h[12];
+    if (off + 8 > limit || load(skb, off, h, 8) < 0)
+        return -1;
+    if (tunnel == DPS_TUNNEL_VXLAN) {
+        /* RFC 7348: flags (I set), reserved, VNI, reserved; an Ethernet frame. */
+        if (!(h[0] & 0x08))
+            return -1;
+        in->tunnel_id = be24(&h[4]);
+        in->tunnel_flags = DPS_TUNNEL_F_ID;
+        *type = bpf_htons(ETH_P_TEB);
+        return off + 8;
+    }
+    if (tunnel == DPS_TUNNEL_GENEVE) {
+        /* RFC 8926: version 0, options length (4-byte units), protocol type, VNI. */
+        __u32 end = off + 8 + (h[0] & 0x3F) * 4;
+        if (h[0] >> 6 || end > limit)
+            return -1;
+        in->tunnel_id = be24(&h[4]);
+        in->tunnel_flags = DPS_TUNNEL_F_ID;
+        __builtin_memcpy(type, &h[2], 2);
+        return end;
+    }
+    if (tunnel == DPS_TUNNEL_GTPU) {
+        /* 3GPP TS 29.281: version 1, PT 1, message G-PDU (255), TEID; 4 more bytes when E, S or
+         * PN is set, then extension headers while E says so (length in 4-byte units, the next
+         * type in their last byte). */
+        if (h[0] >> 5 != 1 || !(h[0] & 0x10) || h[1] != 0xFF)
+            return -1;
+        in->tunnel_id = (__u32)h[4] << 24 | be24(&h[5]);
+        in->tunnel_flags = DPS_TUNNEL_F_ID;
+        __u32 end = off + 8;
+        if (h[0] & 0x07) {
+            if (end + 4 > limit || load(skb, end, &h[8], 4) < 0)
+                return -1;
+            end += 4;
+            __u8 next = (h[0] & 0x04) ? h[11] : 0;
+#pragma unroll
+            for (int i = 0; i < MAX_GTP_EXTENSIONS; i++) {
+                if (next == 0)
+                    break;
+                __u8 units;
+                if (end + 1 > limit || load(skb, end, &units, 1) < 0 || units == 0)
+                    return -1;
+                end += units * 4;
+                if (end > limit || load(skb, end - 1, &next, 1) < 0)
+                    return -1;
+            }
+            if (next != 0)
+                return -1;
+        }
+        *next = DPS_NEXT_IP;
+        return end;
+    }
+    /* CAPWAP data (RFC 5415): preamble 0 (version 0, type 0), HLEN (4-byte units), RID, WBID,
+     * T F L W M K flags. An 802.3 frame (T 0) or a native 802.11 one (T 1, WBID 1); not a
+     * fragment (F) or keep-alive (K). */
+    __u32 word = (__u32)h[0] << 24 | be24(&h[1]);
+    __u32 hlen = ((word >> 19) & 0x1F) * 4;
+    int native = (word >> 8) & 1;
+    if (h[0] != 0 || hlen < 8 || (word & 0x88) || off + hlen > limit)
+        return -1;
+    if (native && ((word >> 9) & 0x1F) != 1)
+        return -1;
+    *next = native ? DPS_NEXT_80211 : DPS_NEXT_ETHERTYPE;
+    *type = bpf_htons(ETH_P_TEB);
+    return off + hlen;
+}
+
+/* An 802.11 data frame at `off`, as PacketParser.parse80211: the EtherType of its LLC/SNAP
+ * header into *type; returns where the packet starts, or -1 for what carries no readable IP. */
+static __always_inline int parse_80211(struct __sk_buff *skb, __u32 off, __be16 *type)
+{
+    __u8 hdr[24];
+    if (load(skb, off, hdr, sizeof(hdr)) < 0)
+        return -1;
+    __u8 control = hdr[0], flags = hdr[1];
+    /* Data, with a body, not protected, the first fragment. */
+    if ((control & 0x0F) != 0x08 || (control & 0x40) || (flags & 0x40) || (hdr[22] & 0x0F))
+        return -1;
+    off += 24;
+    if ((flags & 0x03) == 0x03) /* a fourth address */
+        off += 6;
+    if (control & 0x80) { /* QoS control (not an A-MSDU), then HT control when Order is set */
+        __u8 qos;
+        if (load(skb, off, &qos, 1) < 0 || (qos & 0x80))
+            return -1;
+        off += 2;
+        if (flags & 0x80)
+            off += 4;
+    }
+    __u8 snap[8]; /* AA AA 03, OUI 00 00 00 or 00 00 F8, EtherType */
+    if (load(skb, off, snap, sizeof(snap)) < 0)
+        return -1;
+    if (snap[0] != 0xAA || snap[1] != 0xAA || snap[2] != 0x03 || snap[3] != 0 || snap[4] != 0 ||
+        (snap[5] != 0 && snap[5] != 0xF8))
+        return -1;
+    __builtin_memcpy(type, &snap[6], 2);
+    return off + sizeof(snap);
+}
+
+/* The inner packet of `tunnel`, whose header starts at `off` of the outer datagram that ends at
+ * `limit`, parsed into `in` and `q` as the outer one was; -1 when it cannot be read or is not IP. */
+static __always_inline int decapsulate(struct __sk_buff *skb, __u8 tunnel, __u32 off, __u32 limit,
+                                       struct parsed *q, struct dps_packet_header *in)
+{
+    int next;
+    __be16 type;
+    int inner = tunnel_header(skb, off, limit, tunnel, in, &next, &type);
+    if (inner < 0)
+        return -1;
+    __u32 at = inner;
+    if (next == DPS_NEXT_80211) {
+        int l3 = parse_80211(skb, at, &type);
+        if (l3 < 0)
+            return -1;
+        at = l3;
+    } else if (next == DPS_NEXT_IP) {
+        __u8 first;
+        if (load(skb, at, &first, 1) < 0)
+            return -1;
+        type = first >> 4 == 4 ? bpf_htons(ETH_P_IP) : first >> 4 == 6 ? bpf_htons(ETH_P_IPV6) : 0;
+    } else if (type == bpf_htons(ETH_P_TEB)) {
+        struct ethhdr eth;
+        if (load(skb, at, &eth, sizeof(eth)) < 0)
+            return -1;
+        type = eth.h_proto;
+        at += sizeof(eth);
+    }
+    __u16 vlan = 0; /* inner tags are skipped: the record keeps the outer one */
+    int l3 = parse_ethertype(skb, at, type, &type, &vlan, 1);
+    if (l3 < 0)
+        return -1;
+    if (type == bpf_htons(ETH_P_IP))
+        return parse_ipv4(skb, l3, limit, q, in);
+    if (type == bpf_htons(ETH_P_IPV6))
+        return parse_ipv6(skb, l3, limit, q, in);
+    return -1;
+}
+
+/* The tunnel's inner packet, in place of the outer one in *head and *p: returns where its payload
+ * starts, or -1 (head and p as they were) when it cannot be read. A global function, so the
+ * verifier checks it once, not once for every path through the outer headers before it. The
+ * inner packet is parsed into *head itself (the stack has no room for a second header): what
+ * the parse may change is kept to be put back. */
+__attribute__((noinline)) int dps_decapsulate(struct __sk_buff *skb, __u32 tunnel, __u32 off, struct parsed *p,
+                                              struct dps_packet_header *head)
+{
+    if (!skb || !p || !head)
+        return -1;
+    __u16 src_port = head->src_port, dst_port = head->dst_port;
+    __u8 flags = head->flags, tcp_flags = head->tcp_flags;
+    __builtin_memcpy(head->outer_src, head->src_addr, 16);
+    __builtin_memcpy(head->outer_dst, head->dst_addr, 16);
+    __builtin_memset(head->src_addr, 0, 16);
+    __builtin_memset(head->dst_addr, 0, 16);
+    head->src_port = 0;
+    head->dst_port = 0;
+    head->flags = 0;
+    head->tcp_flags = 0;
+    struct parsed q = {};
+    if (decapsulate(skb, tunnel, off, p->ip_end, &q, head) < 0) {
+        __builtin_memcpy(head->src_addr, head->outer_src, 16);
+        __builtin_memcpy(head->dst_addr, head->outer_dst, 16);
+        __builtin_memset(head->outer_src, 0, 16);
+        __builtin_memset(head->outer_dst, 0, 16);
+        head->src_port = src_port;
+        head->dst_port = dst_port;
+        head->flags = flags;
+        head->tcp_flags = tcp_flags;
+        head->tunnel_type = DPS_TUNNEL_NONE;
+        head->tunnel_flags = 0;
+        head->tunnel_id = 0;
+        return -1;
+    }
+    __u32 payload_off = parse_l4(skb, &q, head);
+    head->outer_version = p->version;
+    head->ip_version = q.version;
+    head->l4_proto = q.proto;
+    *p = q;
+    return payload_off;
 }
 
 /* The filter (user space fills the maps from PacketFilter.Tables; see dps_record.h). */
@@ -354,7 +650,7 @@ static __always_inline void add_port(struct dps_filter_masks *to, __u32 gen, __u
 
 /* 0 when the packet is observed, else the counter of why not: the rules' matches in a few map
  * lookups, matched = rules & (network | any) & (port | any) & (protocol | any) per list. */
-static __always_inline __u32 filter(const struct dps_packet_record *h)
+static __always_inline __u32 filter(const struct dps_packet_header *h)
 {
     __u32 zero = 0;
     __u32 *state = bpf_map_lookup_elem(&filter_state, &zero);
@@ -391,11 +687,11 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
     }
 
     /* The record's header is parsed on the stack, so a filtered packet costs no ring space. */
-    struct dps_packet_record head;
-    __builtin_memset(&head, 0, offsetof(struct dps_packet_record, payload));
+    struct dps_packet_header head;
+    __builtin_memset(&head, 0, sizeof(head));
     struct parsed p = {};
-    int err = proto == bpf_htons(ETH_P_IP) ? parse_ipv4(skb, l3, &p, &head)
-                                           : parse_ipv6(skb, l3, &p, &head);
+    int err = proto == bpf_htons(ETH_P_IP) ? parse_ipv4(skb, l3, skb->len, &p, &head)
+                                           : parse_ipv6(skb, l3, skb->len, &p, &head);
     if (err < 0) {
         count(DPS_CTR_MALFORMED);
         return TC_ACT_UNSPEC;
@@ -404,6 +700,17 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
     head.ip_version = p.version;
     head.l4_proto = p.proto;
     head.vlan_id = vlan;
+
+    __u8 tunnel = tunnel_of(&p, &head);
+    if (tunnel != DPS_TUNNEL_NONE) {
+        int inner = dps_decapsulate(skb, tunnel, payload_off, &p, &head);
+        if (inner >= 0) {
+            payload_off = inner;
+        } else {
+            head.flags |= DPS_F_TUNNEL_OUTER;
+            count(DPS_CTR_TUNNEL_OUTER);
+        }
+    }
     __u32 why = filter(&head);
     if (why) {
         count(why);
@@ -415,7 +722,7 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
         count(DPS_CTR_RINGBUF_FULL);
         return TC_ACT_UNSPEC;
     }
-    __builtin_memcpy(rec, &head, offsetof(struct dps_packet_record, payload));
+    __builtin_memcpy(rec, &head, sizeof(head));
     __u32 payload_len = payload_off < p.ip_end ? p.ip_end - payload_off : 0;
     rec->timestamp_ns = bpf_ktime_get_ns();
     rec->ifindex = skb->ifindex;

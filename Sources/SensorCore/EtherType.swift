@@ -13,4 +13,9 @@ public enum EtherType {
     /// ETH_P_MPLS_UC / ETH_P_MPLS_MC: an MPLS label stack follows.
     public static let mplsUnicast: UInt16 = 0x8847
     public static let mplsMulticast: UInt16 = 0x8848
+    /// ETH_P_TEB: transparent Ethernet bridging, an Ethernet frame follows (GRE, Geneve).
+    public static let transparentBridging: UInt16 = 0x6558
+    /// ETH_P_ERSPAN: ERSPAN type I or II over GRE; ETH_P_ERSPAN2: type III.
+    public static let erspan: UInt16 = 0x88BE
+    public static let erspan3: UInt16 = 0x22EB
 }

@@ -64,7 +64,7 @@ struct FlowEntry: BitwiseCopyable {
         bytes = PerSide(0, 0)
     }
 
-    func frame(reason: EndReason, interface: String, payload: [UInt8]?) -> FlowFrame {
+    func frame(reason: EndReason, interface: String, payload: [UInt8]?, tunnel: Tunnel?) -> FlowFrame {
         let fromA = lifecycle.initiator == .a
         let bytes = bytes.initiatorFirst(lifecycle.initiator)
         let packets = packets.initiatorFirst(lifecycle.initiator)
@@ -88,7 +88,8 @@ struct FlowEntry: BitwiseCopyable {
             flowID: flowID,
             frameIndex: frameIndex,
             protocolNumber: key.transport,
-            vlan: key.vlan
+            vlan: key.vlan,
+            tunnel: tunnel
         )
     }
 }

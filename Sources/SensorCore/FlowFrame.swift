@@ -30,6 +30,9 @@ public struct FlowFrame: Equatable, Sendable {
     public var interface: String
     /// The outermost VLAN tag's ID; 0 untagged.
     public var vlan: UInt16
+    /// The tunnel the flow's packets were taken out of (its first packet's outer header); nil
+    /// for a flow seen bare.
+    public var tunnel: Tunnel?
 
     /// Which flow the frame belongs to (`flowID`), and its place among that flow's frames
     /// (`frameIndex`, 0 for the first, then one per active-timeout continuation or late period
@@ -46,7 +49,7 @@ public struct FlowFrame: Equatable, Sendable {
         payload: [UInt8]?, packetsIn: UInt64 = 0, packetsOut: UInt64 = 0, firstSeen: Int64 = 0,
         lastSeen: Int64 = 0, tcpFlags: TCPFlags = [], endReason: EndReason = .shutdown,
         interface: String = "", flowID: UInt64 = 0, frameIndex: UInt32 = 0, label: String? = nil,
-        protocolNumber: UInt8? = nil, vlan: UInt16 = 0
+        protocolNumber: UInt8? = nil, vlan: UInt16 = 0, tunnel: Tunnel? = nil
     ) {
         self.source = source
         self.destination = destination
@@ -66,6 +69,7 @@ public struct FlowFrame: Equatable, Sendable {
         self.endReason = endReason
         self.interface = interface
         self.vlan = vlan
+        self.tunnel = tunnel
         self.flowID = flowID
         self.frameIndex = frameIndex
         self.label = label

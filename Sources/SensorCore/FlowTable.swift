@@ -31,6 +31,9 @@ public final class FlowTable {
     @exclusivity(unchecked) private var slotsUsed = 0
     @exclusivity(unchecked) private var freeSlots: [Int32] = []
     @exclusivity(unchecked) private var payloads = PayloadPool()
+    /// The tunnel of each held flow whose first packet came out of one (most flows have none:
+    /// kept beside the entries, not in them).
+    @exclusivity(unchecked) private var tunnels: [Int32: Tunnel] = [:]
     @exclusivity(unchecked) private var byActivity = IndexList()  // every held flow, oldest activity first
     @exclusivity(unchecked) private var byPeriod = IndexList()  // open flows, oldest period start first
     @exclusivity(unchecked) private var byClose = IndexList()  // closing flows, earliest close first
@@ -203,6 +206,11 @@ public final class FlowTable {
         entry.periodStart = now
         entry.lastActivity = now
         entries[slot] = entry
+        if let tunnel = event.tunnel {
+            tunnels[slot] = tunnel
+        } else if !tunnels.isEmpty {
+            tunnels[slot] = nil
+        }
         expiryFloor = min(
             expiryFloor, now &+ min(configuration.idleTimeout, configuration.activeTimeout))
         stats.flowsCreated &+= 1
@@ -279,6 +287,7 @@ public final class FlowTable {
         byPeriod.remove(slot)
         byClose.remove(slot)
         entries[slot].becomeTombstone()
+        if !tunnels.isEmpty { tunnels[slot] = nil }
         freeSlots.append(slot)
     }
 
@@ -293,7 +302,8 @@ public final class FlowTable {
         let handle = entry.framePayload
         let frame = entry.frame(
             reason: reason, interface: name(of: entry.key.interface),
-            payload: handle == 0 ? nil : Array(payloads.bytes(handle)))
+            payload: handle == 0 ? nil : Array(payloads.bytes(handle)),
+            tunnel: tunnels.isEmpty ? nil : tunnels[slot])
         stats.frames &+= 1
         stats.framesByReason[reason.index] &+= 1
         if entry.frameIndex == 0 { dropPayloads(slot) }  // only the first frame carries one

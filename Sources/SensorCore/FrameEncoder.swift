@@ -1,7 +1,8 @@
 /// Writes a `FlowFrame` as one compact JSON object, keys in the wire order:
 /// `src_ip dst_ip src_port dst_port protocol bytes_in bytes_out duration payload`, then with
-/// `extended` `packets_in packets_out first_seen last_seen tcp_flags end_reason interface vlan`, then
-/// `label` when the frame has one.
+/// `extended` `packets_in packets_out first_seen last_seen tcp_flags end_reason interface vlan`
+/// and, for a flow taken out of a tunnel, `tunnel tunnel_src tunnel_dst` (and `tunnel_id` where
+/// the tunnel has one), then `label` when the frame has one.
 public struct FrameEncoder: Sendable {
     public var extended: Bool
 
@@ -21,10 +22,10 @@ public struct FrameEncoder: Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// An upper bound of the encoded size: 600 covers the keys and every number and address at
+    /// An upper bound of the encoded size: 800 covers the keys and every number and address at
     /// its longest; an escaped string can grow sixfold (`\u00XX`).
     private static func bound(_ frame: FlowFrame) -> Int {
-        600 + Base64.encodedLength(frame.payload?.count ?? 0)
+        800 + Base64.encodedLength(frame.payload?.count ?? 0)
             + 6 * (frame.interface.utf8.count + (frame.label?.utf8.count ?? 0))
     }
 
@@ -70,6 +71,19 @@ public struct FrameEncoder: Sendable {
             writeString(frame.interface, to: &w)
             w.write(#","vlan":"#)
             w.writeDecimal(UInt64(frame.vlan))
+            if let tunnel = frame.tunnel {
+                w.write(#","tunnel":""#)
+                w.writeUTF8(tunnel.kind.name)
+                w.write(#"","tunnel_src":""#)
+                tunnel.outerSource.write(to: &w)
+                w.write(#"","tunnel_dst":""#)
+                tunnel.outerDestination.write(to: &w)
+                w.write(UInt8(ascii: "\""))
+                if let id = tunnel.id {
+                    w.write(#","tunnel_id":"#)
+                    w.writeDecimal(UInt64(id))
+                }
+            }
         }
         if let label = frame.label {
             w.write(#","label":"#)

@@ -2,6 +2,10 @@
 public enum IPProtocolNumber {
     public static let tcp: UInt8 = 6
     public static let udp: UInt8 = 17
+    /// Tunnels the parsers decapsulate: IPv4 in IP, IPv6 in IP, GRE.
+    public static let ipip: UInt8 = 4
+    public static let ipv6: UInt8 = 41
+    public static let gre: UInt8 = 47
     /// IPv6 extension headers the parsers skip.
     public static let hopByHop: UInt8 = 0
     public static let routing: UInt8 = 43

@@ -20,11 +20,14 @@ public struct PacketEvent: Equatable, Sendable {
     /// The outermost 802.1Q/802.1ad tag's VLAN ID; 0 untagged. Part of the flow key: the same
     /// addresses on two VLANs are two flows.
     public var vlan: UInt16
+    /// The tunnel the packet was taken out of (the other fields describe the inner packet); nil
+    /// for a packet that was not in one.
+    public var tunnel: Tunnel?
 
     public init(
         timestamp: Int64, interface: UInt32 = 0, source: IPAddress, destination: IPAddress,
         sourcePort: UInt16, destinationPort: UInt16, transport: UInt8,
-        tcpFlags: TCPFlags = [], payloadLength: UInt32, vlan: UInt16 = 0
+        tcpFlags: TCPFlags = [], payloadLength: UInt32, vlan: UInt16 = 0, tunnel: Tunnel? = nil
     ) {
         self.timestamp = timestamp
         self.interface = interface
@@ -36,5 +39,6 @@ public struct PacketEvent: Equatable, Sendable {
         self.tcpFlags = tcpFlags
         self.payloadLength = payloadLength
         self.vlan = vlan
+        self.tunnel = tunnel
     }
 }

@@ -113,6 +113,8 @@ public enum PacketParser {
         public static let fragment = Flags(rawValue: 0x01)
         /// The TCP/UDP header did not fit in the datagram: ports and flags 0, payload 0.
         public static let truncated = Flags(rawValue: 0x02)
+        /// A tunnel packet that could not be decapsulated: the event describes its outer packet.
+        public static let tunnelOuter = Flags(rawValue: 0x04)
     }
 
     /// The largest snapshot, `DPS_SNAPSHOT_MAX` of the record the BPF program writes.
@@ -138,19 +140,32 @@ public enum PacketParser {
         let reader = Bytes(frame)
         guard let (etherType, l3, vlan) = parseLink(reader, linkType) else { return .notIP }
         let skbLength = max(originalLength, frame.count)
-        var event = PacketEvent(
+        let blank = PacketEvent(
             timestamp: timestamp, interface: interface, source: IPAddress(high: 0, low: 0, isIPv6: false),
             destination: IPAddress(high: 0, low: 0, isIPv6: false), sourcePort: 0, destinationPort: 0,
             transport: 0, payloadLength: 0, vlan: vlan)
-        let ip: Parsed?
+        var event = blank
+        let outer: Parsed?
         switch etherType {
-        case EtherType.ipv4: ip = parseIPv4(reader, at: l3, skbLength: skbLength, into: &event)
-        case EtherType.ipv6: ip = parseIPv6(reader, at: l3, skbLength: skbLength, into: &event)
+        case EtherType.ipv4: outer = parseIPv4(reader, at: l3, limit: skbLength, into: &event)
+        case EtherType.ipv6: outer = parseIPv6(reader, at: l3, limit: skbLength, into: &event)
         default: return .notIP
         }
-        guard let ip else { return .malformed }
+        guard var ip = outer else { return .malformed }
         var flags: Flags = []
-        let payloadOffset = parseL4(reader, ip, into: &event, flags: &flags)
+        var payloadOffset = parseL4(reader, ip, into: &event, flags: &flags)
+        if let kind = tunnelKind(ip, event, flags) {
+            var inner = blank
+            if let (innerIP, kind, id) = decapsulate(reader, kind, at: payloadOffset, limit: ip.ipEnd, into: &inner) {
+                flags = []
+                payloadOffset = parseL4(reader, innerIP, into: &inner, flags: &flags)
+                inner.tunnel = Tunnel(kind: kind, outerSource: event.source, outerDestination: event.destination, id: id)
+                event = inner
+                ip = innerIP
+            } else {
+                flags.insert(.tunnelOuter)
+            }
+        }
         let payloadLength = payloadOffset < ip.ipEnd ? ip.ipEnd - payloadOffset : 0
         event.payloadLength = UInt32(truncatingIfNeeded: payloadLength)
         // The snapshot: what the BPF program would copy, less what the capture did not keep.
@@ -250,6 +265,13 @@ public enum PacketParser {
     /// without a body (Null, QoS Null), protected (encrypted) bodies, A-MSDUs (several packets
     /// in subframes), fragments after the first (no LLC header), bodies without LLC/SNAP.
     static func parse80211(_ reader: Bytes, at base: Int) -> (etherType: UInt16, l3: Int, vlan: UInt16)? {
+        guard let (etherType, offset) = ieee80211Body(reader, at: base) else { return nil }
+        return skipVLANTags(reader, etherType: etherType, at: offset)
+    }
+
+    /// `parse_80211`: the EtherType of an 802.11 data frame's LLC/SNAP header and where what it
+    /// names starts.
+    static func ieee80211Body(_ reader: Bytes, at base: Int) -> (etherType: UInt16, offset: Int)? {
         guard reader.has(base, 24) else { return nil }
         // Frame control: version (bits 0-1), type (2-3), subtype (4-7); then the flags byte.
         let control = reader.u8(base)
@@ -271,7 +293,7 @@ public enum PacketParser {
             reader.u8(offset + 2) == 0x03, reader.u8(offset + 3) == 0, reader.u8(offset + 4) == 0,
             reader.u8(offset + 5) == 0 || reader.u8(offset + 5) == 0xF8
         else { return nil }
-        return skipVLANTags(reader, etherType: reader.u16(offset + 6), at: offset + 8)
+        return (reader.u16(offset + 6), offset + 8)
     }
 
     /// Up to `maxVLANTags` 802.1Q/802.1ad tags, as `parse_ethernet` walks them (the outermost
@@ -320,9 +342,10 @@ public enum PacketParser {
     }
 
     /// `parse_ipv4`: addresses and protocol into `event`; nil when the header is cut short or
-    /// invalid, or its length reaches beyond the packet (malformed).
+    /// invalid, or its length reaches beyond the packet (malformed), which ends at `limit` (the
+    /// packet's length, or the outer datagram's end for a tunnel's inner packet).
     @inline(__always)
-    static func parseIPv4(_ reader: Bytes, at l3: Int, skbLength: Int, into event: inout PacketEvent) -> Parsed? {
+    static func parseIPv4(_ reader: Bytes, at l3: Int, limit: Int, into event: inout PacketEvent) -> Parsed? {
         guard reader.has(l3, 20) else { return nil }
         let versionIHL = reader.u8(l3)
         let headerLength = Int(versionIHL & 0x0F) * 4
@@ -330,11 +353,11 @@ public enum PacketParser {
         guard versionIHL >> 4 == 4, headerLength >= 20, total == 0 || total >= headerLength else { return nil }
         // tot_len trims link padding; 0 (TSO, big packets) means "the rest of the packet"; beyond
         // the packet it is corrupt.
-        guard total == 0 || l3 + total <= skbLength else { return nil }
+        guard total == 0 || l3 + total <= limit else { return nil }
         event.source = IPAddress(high: UInt64(reader.u32Raw(l3 + 12)), low: 0, isIPv6: false)
         event.destination = IPAddress(high: UInt64(reader.u32Raw(l3 + 16)), low: 0, isIPv6: false)
         event.transport = reader.u8(l3 + 9)
-        let ipEnd = total != 0 ? l3 + total : skbLength
+        let ipEnd = total != 0 ? l3 + total : limit
         return Parsed(l4Offset: l3 + headerLength, ipEnd: ipEnd, fragment: reader.u16(l3 + 6) & 0x1FFF != 0)
     }
 
@@ -342,15 +365,15 @@ public enum PacketParser {
     /// skipped, the protocol after them into `event`; nil when a header is cut short or the
     /// payload length reaches beyond the packet (malformed).
     @inline(__always)
-    static func parseIPv6(_ reader: Bytes, at l3: Int, skbLength: Int, into event: inout PacketEvent) -> Parsed? {
+    static func parseIPv6(_ reader: Bytes, at l3: Int, limit: Int, into event: inout PacketEvent) -> Parsed? {
         guard reader.has(l3, 40), reader.u8(l3) >> 4 == 6 else { return nil }
         event.source = IPAddress(high: reader.u64Raw(l3 + 8), low: reader.u64Raw(l3 + 16), isIPv6: true)
         event.destination = IPAddress(high: reader.u64Raw(l3 + 24), low: reader.u64Raw(l3 + 32), isIPv6: true)
         let payloadLength = Int(reader.u16(l3 + 4))
         let end = l3 + 40 + payloadLength
         // As tot_len: 0 (jumbograms, big packets) is "the rest of the packet", beyond it corrupt.
-        guard payloadLength == 0 || end <= skbLength else { return nil }
-        var parsed = Parsed(l4Offset: l3 + 40, ipEnd: payloadLength != 0 ? end : skbLength, fragment: false)
+        guard payloadLength == 0 || end <= limit else { return nil }
+        var parsed = Parsed(l4Offset: l3 + 40, ipEnd: payloadLength != 0 ? end : limit, fragment: false)
         var next = reader.u8(l3 + 6)
         headers: for _ in 0..<maxIPv6ExtensionHeaders {
             let offset = parsed.l4Offset
@@ -374,6 +397,173 @@ public enum PacketParser {
         }
         event.transport = next
         return parsed
+    }
+
+    // MARK: - Tunnels
+
+    /// `tunnel_of`: the tunnel the outer packet's protocol or UDP destination port names (either
+    /// port for CAPWAP); none for a non-first fragment or a cut UDP header.
+    @inline(__always)
+    static func tunnelKind(_ ip: Parsed, _ event: PacketEvent, _ flags: Flags) -> Tunnel.Kind? {
+        guard !ip.fragment else { return nil }
+        switch event.transport {
+        case IPProtocolNumber.ipip: return .ipip
+        case IPProtocolNumber.ipv6: return .sit
+        case IPProtocolNumber.gre: return .gre
+        case IPProtocolNumber.udp where !flags.contains(.truncated):
+            switch event.destinationPort {
+            case Ports.vxlan: return .vxlan
+            case Ports.geneve: return .geneve
+            case Ports.gtpu: return .gtpu
+            case Ports.capwapData: return .capwap
+            default: return event.sourcePort == Ports.capwapData ? .capwap : nil
+            }
+        default: return nil
+        }
+    }
+
+    enum Ports {
+        static let vxlan: UInt16 = 4789
+        static let geneve: UInt16 = 6081
+        static let gtpu: UInt16 = 2152
+        static let capwapData: UInt16 = 5247
+    }
+
+    static let maxGTPExtensions = 4
+
+    /// What a tunnel header is followed by (`DPS_NEXT_*`).
+    enum Next {
+        /// What the EtherType names (`EtherType.transparentBridging`: an Ethernet frame).
+        case etherType(UInt16)
+        /// IP, its version in the first nibble.
+        case ip
+        case ieee80211
+    }
+
+    /// `decapsulate`: the inner packet of a `kind` tunnel whose header starts at `offset` of the
+    /// outer datagram ending at `limit`, parsed into `event` (addresses, protocol) as the outer
+    /// one was; nil when the tunnel header, the inner frame or the inner IP header cannot be read,
+    /// or there is no IP inside.
+    static func decapsulate(
+        _ reader: Bytes, _ kind: Tunnel.Kind, at offset: Int, limit: Int, into event: inout PacketEvent
+    ) -> (Parsed, kind: Tunnel.Kind, id: UInt32?)? {
+        guard let header = tunnelHeader(reader, kind, at: offset, limit: limit) else { return nil }
+        var (etherType, at) = (UInt16(0), header.offset)
+        switch header.next {
+        case .ieee80211:
+            guard let body = ieee80211Body(reader, at: at) else { return nil }
+            (etherType, at) = body
+        case .ip:
+            guard reader.has(at, 1) else { return nil }
+            etherType = etherTypeOfVersion(reader.u8(at) >> 4)
+        case .etherType(EtherType.transparentBridging):
+            guard reader.has(at, 14) else { return nil }
+            (etherType, at) = (reader.u16(at + 12), at + 14)
+        case .etherType(let type):
+            etherType = type
+        }
+        // Inner VLAN tags are skipped: the event keeps the outer one.
+        guard let (innerType, l3, _) = skipVLANTags(reader, etherType: etherType, at: at) else { return nil }
+        let ip: Parsed?
+        switch innerType {
+        case EtherType.ipv4: ip = parseIPv4(reader, at: l3, limit: limit, into: &event)
+        case EtherType.ipv6: ip = parseIPv6(reader, at: l3, limit: limit, into: &event)
+        default: return nil
+        }
+        guard let ip else { return nil }
+        return (ip, header.kind, header.id)
+    }
+
+    /// `tunnel_header`: where what the tunnel carries starts, what it is, the tunnel's kind (GRE
+    /// may turn out ERSPAN) and ID; nil when the header cannot be read or is not one of the kind.
+    static func tunnelHeader(_ reader: Bytes, _ kind: Tunnel.Kind, at offset: Int, limit: Int)
+        -> (offset: Int, next: Next, kind: Tunnel.Kind, id: UInt32?)?
+    {
+        switch kind {
+        case .ipip:
+            return (offset, .etherType(EtherType.ipv4), kind, nil)
+        case .sit:
+            return (offset, .etherType(EtherType.ipv6), kind, nil)
+        case .gre, .erspan:
+            // RFC 2784/2890: C R K S flags, version 0; then checksum, key, sequence as flagged.
+            guard offset + 4 <= limit, reader.has(offset, 4) else { return nil }
+            let flags = reader.u8(offset)
+            guard flags & 0x40 == 0, reader.u8(offset + 1) & 0x07 == 0 else { return nil }  // routing, version
+            let (hasKey, hasSequence) = (flags & 0x20 != 0, flags & 0x10 != 0)
+            let keyOffset = offset + 4 + (flags & 0x80 != 0 ? 4 : 0)
+            let end = keyOffset + (hasKey ? 4 : 0) + (hasSequence ? 4 : 0)
+            guard end <= limit else { return nil }
+            var key: UInt32?
+            if hasKey {
+                guard reader.has(keyOffset, 4) else { return nil }
+                key = reader.u32(keyOffset)
+            }
+            let protocolType = reader.u16(offset + 2)
+            switch protocolType {
+            case EtherType.erspan where !hasSequence:
+                // ERSPAN type I: no header, the mirrored frame.
+                return (end, .etherType(EtherType.transparentBridging), .erspan, nil)
+            case EtherType.erspan, EtherType.erspan3:
+                // Type II: 8 bytes, version 1; type III: 12 bytes, version 2, frame type 0
+                // (Ethernet), and an 8-byte platform subheader when O is set. The ID is the
+                // 10-bit session ID.
+                let three = protocolType == EtherType.erspan3
+                guard end + 12 <= limit, reader.has(end, 12), reader.u8(end) >> 4 == (three ? 2 : 1) else { return nil }
+                var length = 8
+                if three {
+                    guard (reader.u8(end + 10) >> 2) & 0x1F == 0 else { return nil }
+                    length = reader.u8(end + 11) & 1 != 0 ? 20 : 12
+                }
+                let session = UInt32(reader.u16(end + 2) & 0x3FF)
+                return (end + length, .etherType(EtherType.transparentBridging), .erspan, session)
+            default:
+                return (end, .etherType(protocolType), .gre, key)
+            }
+        case .vxlan, .geneve, .gtpu, .capwap:
+            // The UDP tunnels: the shortest header is 8 bytes.
+            guard offset + 8 <= limit, reader.has(offset, 8) else { return nil }
+            let first = reader.u8(offset)
+            switch kind {
+            case .vxlan:
+                // RFC 7348: flags (I set), reserved, VNI, reserved; an Ethernet frame.
+                guard first & 0x08 != 0 else { return nil }
+                return (offset + 8, .etherType(EtherType.transparentBridging), kind, reader.u24(offset + 4))
+            case .geneve:
+                // RFC 8926: version 0, options length (4-byte units), protocol type, VNI.
+                let end = offset + 8 + Int(first & 0x3F) * 4
+                guard first >> 6 == 0, end <= limit else { return nil }
+                return (end, .etherType(reader.u16(offset + 2)), kind, reader.u24(offset + 4))
+            case .gtpu:
+                // 3GPP TS 29.281: version 1, PT 1, message G-PDU (255), TEID; 4 more bytes when
+                // E, S or PN is set, then extension headers while E says so (length in 4-byte
+                // units, the next type in their last byte).
+                guard first >> 5 == 1, first & 0x10 != 0, reader.u8(offset + 1) == 0xFF else { return nil }
+                var end = offset + 8
+                if first & 0x07 != 0 {
+                    guard end + 4 <= limit, reader.has(end, 4) else { return nil }
+                    end += 4
+                    var next = first & 0x04 != 0 ? reader.u8(end - 1) : 0
+                    for _ in 0..<maxGTPExtensions where next != 0 {
+                        guard end + 1 <= limit, reader.has(end, 1), reader.u8(end) != 0 else { return nil }
+                        end += Int(reader.u8(end)) * 4
+                        guard end <= limit, reader.has(end - 1, 1) else { return nil }
+                        next = reader.u8(end - 1)
+                    }
+                    guard next == 0 else { return nil }
+                }
+                return (end, .ip, kind, reader.u32(offset + 4))
+            default:
+                // CAPWAP data (RFC 5415): preamble 0, HLEN (4-byte units), RID, WBID, T F L W M K
+                // flags. An 802.3 frame (T 0) or a native 802.11 one (T 1, WBID 1); not a
+                // fragment (F) or a keep-alive (K).
+                let word = reader.u32(offset)
+                let length = Int((word >> 19) & 0x1F) * 4
+                let native = (word >> 8) & 1 == 1
+                guard first == 0, length >= 8, word & 0x88 == 0, offset + length <= limit else { return nil }
+                guard !native || (word >> 9) & 0x1F == 1 else { return nil }
+                return (offset + length, native ? .ieee80211 : .etherType(EtherType.transparentBridging), kind, nil)
+            }
+        }
     }
 
     /// `parse_l4`: ports and TCP flags into `event`; returns where the payload starts. A header
@@ -431,6 +621,14 @@ public enum PacketParser {
 
         @inline(__always) func u16(_ offset: Int) -> UInt16 {
             UInt16(base[offset]) << 8 | UInt16(base[offset + 1])
+        }
+
+        @inline(__always) func u24(_ offset: Int) -> UInt32 {
+            UInt32(base[offset]) << 16 | UInt32(base[offset + 1]) << 8 | UInt32(base[offset + 2])
+        }
+
+        @inline(__always) func u32(_ offset: Int) -> UInt32 {
+            UInt32(base[offset]) << 24 | u24(offset + 1)
         }
 
         /// Little-endian fields (PPI).

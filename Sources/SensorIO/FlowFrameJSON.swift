@@ -48,6 +48,10 @@ public enum FlowFrameJSON {
         var bytesOut: UInt64?
         var duration: Double?
         var payload: [UInt8]??
+        var tunnel: Tunnel.Kind?
+        var tunnelSource: IPAddress?
+        var tunnelDestination: IPAddress?
+        var tunnelID: UInt32?
         var optional = FlowFrame(
             source: IPAddress(ipv4: 0, 0, 0, 0), destination: IPAddress(ipv4: 0, 0, 0, 0), sourcePort: 0,
             destinationPort: 0, transport: .tcp, bytesIn: 0, bytesOut: 0, duration: 0, payload: nil)
@@ -78,9 +82,27 @@ public enum FlowFrameJSON {
             case "end_reason": optional.endReason = try endReason(value)
             case "interface": optional.interface = try string(key, value)
             case "vlan": optional.vlan = UInt16(try integer(key, value, max: 4095))
+            case "tunnel": tunnel = try tunnelKind(value)
+            case "tunnel_src": tunnelSource = try address(key, value)
+            case "tunnel_dst": tunnelDestination = try address(key, value)
+            case "tunnel_id": tunnelID = UInt32(try integer(key, value, max: UInt64(UInt32.max)))
             case "label": optional.label = try label(value)
             default: throw FrameParseError("unknown key \"\(Echo.escaped(key, limit: 64))\"")
             }
+        }
+
+        /// The tunnel keys go together: `tunnel`, `tunnel_src` and `tunnel_dst`, `tunnel_id` with
+        /// them or not at all.
+        func tunnelOfFrame() throws(FrameParseError) -> Tunnel? {
+            guard let tunnel else {
+                if tunnelSource != nil || tunnelDestination != nil || tunnelID != nil {
+                    throw FrameParseError("tunnel_src, tunnel_dst and tunnel_id come only with \"tunnel\"")
+                }
+                return nil
+            }
+            guard let tunnelSource else { throw missing("tunnel_src") }
+            guard let tunnelDestination else { throw missing("tunnel_dst") }
+            return Tunnel(kind: tunnel, outerSource: tunnelSource, outerDestination: tunnelDestination, id: tunnelID)
         }
 
         /// The frame, once every required key has been read.
@@ -95,6 +117,7 @@ public enum FlowFrameJSON {
             guard let duration else { throw missing("duration") }
             guard let payload else { throw missing("payload") }
             var frame = optional
+            frame.tunnel = try tunnelOfFrame()
             frame.source = source
             frame.destination = destination
             frame.sourcePort = sourcePort
@@ -110,6 +133,14 @@ public enum FlowFrameJSON {
     }
 
     // MARK: - Values
+
+    private static func tunnelKind(_ value: JSONValue) throws(FrameParseError) -> Tunnel.Kind {
+        guard let kind = Tunnel.Kind(name: try string("tunnel", value)) else {
+            let names = Tunnel.Kind.allCases.map { "\"\($0.name)\"" }.joined(separator: ", ")
+            throw FrameParseError("key \"tunnel\": expected one of \(names), got \(value.summary)")
+        }
+        return kind
+    }
 
     private static func flowProtocol(_ value: JSONValue) throws(FrameParseError) -> FlowProtocol {
         guard let parsed = FlowProtocol(rawValue: try string("protocol", value)) else {

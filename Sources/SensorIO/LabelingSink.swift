@@ -124,6 +124,8 @@ public struct CaptureLabelingStats: Sendable, Equatable {
     public var packetsNotIncluded: UInt64 = 0
     /// Records the libpcap filter expression rejected.
     public var packetsRejectedByExpression: UInt64 = 0
+    /// Tunnel packets whose inner packet could not be read: counted as their outer packet.
+    public var packetsTunnelOuter: UInt64 = 0
     public var frames: UInt64 = 0
     public var trailingPackets: UInt64 = 0
 
@@ -209,6 +211,7 @@ extension LabelingSink {
             stats.packetsExcluded = source.excluded
             stats.packetsNotIncluded = source.notIncluded
             stats.packetsRejectedByExpression = source.rejectedByExpression
+            stats.packetsTunnelOuter = source.tunnelOuter
         } catch {
             damage = error
         }

@@ -58,6 +58,8 @@ public final class PcapSource {
     public private(set) var fragments: UInt64 = 0
     /// Delivered packets whose TCP/UDP header did not fit (ports 0, payload 0).
     public private(set) var truncatedHeaders: UInt64 = 0
+    /// Delivered tunnel packets whose inner packet could not be read: their outer packet.
+    public private(set) var tunnelOuter: UInt64 = 0
 
     /// Opens `path`, with `filter` for the parsed packets and `expression`, a libpcap filter
     /// expression compiled for the file's link type and snaplen, for its records. Throws a
@@ -197,6 +199,7 @@ public final class PcapSource {
                 if original > frame.count { cutBySnaplen += 1 }
                 if flags.contains(.fragment) { fragments += 1 }
                 if flags.contains(.truncated) { truncatedHeaders += 1 }
+                if flags.contains(.tunnelOuter) { tunnelOuter += 1 }
                 try body(event, UnsafeRawBufferPointer(rebasing: frame[snapshot]))
             case .notIP:
                 skipped += 1

@@ -302,6 +302,8 @@ public struct KernelCounters: Sendable, Equatable {
     /// Packets the filter left out: an exclude rule matched, or no include rule did.
     public var excluded: UInt64 = 0
     public var notIncluded: UInt64 = 0
+    /// Tunnel packets whose inner packet could not be read: recorded as their outer packet.
+    public var tunnelOuter: UInt64 = 0
 
     public init() {}
 
@@ -321,6 +323,7 @@ public struct KernelCounters: Sendable, Equatable {
         malformed = read(DPS_CTR_MALFORMED)
         excluded = read(DPS_CTR_FILTER_EXCLUDED)
         notIncluded = read(DPS_CTR_FILTER_NOT_INCLUDED)
+        tunnelOuter = read(DPS_CTR_TUNNEL_OUTER)
     }
 }
 

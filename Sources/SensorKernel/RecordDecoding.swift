@@ -15,15 +15,8 @@ public enum RecordDecoder {
     public static func decode(_ raw: UnsafeRawBufferPointer, clock: MonotonicToWall) -> (PacketEvent, UnsafeRawBufferPointer) {
         let record = raw.baseAddress!.assumingMemoryBound(to: dps_packet_record.self)
         let isIPv6 = record.pointee.ip_version == 6
-        @inline(__always) func address(_ bytes: UnsafeRawBufferPointer) -> IPAddress {
-            isIPv6
-                ? IPAddress(
-                    high: bytes.loadUnaligned(as: UInt64.self),
-                    low: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self), isIPv6: true)
-                : IPAddress(high: UInt64(bytes.loadUnaligned(as: UInt32.self)), low: 0, isIPv6: false)
-        }
-        let source = withUnsafeBytes(of: record.pointee.src_addr, address)
-        let destination = withUnsafeBytes(of: record.pointee.dst_addr, address)
+        let source = withUnsafeBytes(of: record.pointee.src_addr) { address($0, isIPv6: isIPv6) }
+        let destination = withUnsafeBytes(of: record.pointee.dst_addr) { address($0, isIPv6: isIPv6) }
         let snapLength = min(Int(record.pointee.snap_len), Int(DPS_SNAPSHOT_MAX))
         let event = PacketEvent(
             timestamp: clock.wall(monotonic: record.pointee.timestamp_ns),
@@ -35,8 +28,28 @@ public enum RecordDecoder {
             transport: record.pointee.l4_proto,
             tcpFlags: TCPFlags(rawValue: record.pointee.tcp_flags),
             payloadLength: record.pointee.payload_len,
-            vlan: record.pointee.vlan_id)
+            vlan: record.pointee.vlan_id,
+            tunnel: record.pointee.tunnel_type == 0 ? nil : tunnel(record))
         return (event, UnsafeRawBufferPointer(start: raw.baseAddress! + payloadOffset, count: snapLength))
+    }
+
+    @inline(__always)
+    static func address(_ bytes: UnsafeRawBufferPointer, isIPv6: Bool) -> IPAddress {
+        isIPv6
+            ? IPAddress(
+                high: bytes.loadUnaligned(as: UInt64.self),
+                low: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self), isIPv6: true)
+            : IPAddress(high: UInt64(bytes.loadUnaligned(as: UInt32.self)), low: 0, isIPv6: false)
+    }
+
+    static func tunnel(_ record: UnsafePointer<dps_packet_record>) -> Tunnel? {
+        guard let kind = Tunnel.Kind(rawValue: record.pointee.tunnel_type) else { return nil }
+        let isIPv6 = record.pointee.outer_version == 6
+        return Tunnel(
+            kind: kind,
+            outerSource: withUnsafeBytes(of: record.pointee.outer_src) { address($0, isIPv6: isIPv6) },
+            outerDestination: withUnsafeBytes(of: record.pointee.outer_dst) { address($0, isIPv6: isIPv6) },
+            id: record.pointee.tunnel_flags & UInt8(DPS_TUNNEL_F_ID) != 0 ? record.pointee.tunnel_id : nil)
     }
 
     /// The snapshot is the record's last field (the header's layout asserts say where); a

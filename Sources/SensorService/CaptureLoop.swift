@@ -185,7 +185,8 @@ public final class CaptureLoop: @unchecked Sendable {
                 flowTable: table.stats, flowsOpen: table.count, ringBufferDrops: kernel.ringBufferFull,
                 notIP: kernel.notIP, malformed: kernel.malformed, excluded: kernel.excluded,
                 notIncluded: kernel.notIncluded, framesWritten: sink.framesWritten,
-                sink: sink.statistics, interfaces: sensor.interfaces.count - lostInterfaces.count))
+                sink: sink.statistics, interfaces: sensor.interfaces.count - lostInterfaces.count,
+                tunnelOuter: kernel.tunnelOuter))
     }
 
     private func logStats(_ message: Logger.Message) {
@@ -198,6 +199,7 @@ public final class CaptureLoop: @unchecked Sendable {
             "malformed": "\(kernel.malformed)",
             "filtered_excluded": "\(kernel.excluded)",
             "filtered_not_included": "\(kernel.notIncluded)",
+            "tunnel_outer": "\(kernel.tunnelOuter)",
             "trailing": "\(flows.trailingPackets)",
             "flows_open": "\(table.count)",
             "frames": "\(flows.frames)",

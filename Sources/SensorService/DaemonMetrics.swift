@@ -23,6 +23,7 @@ public final class DaemonMetrics: Sendable {
     private let malformed: Counter
     private let excluded: Counter
     private let notIncluded: Counter
+    private let tunnelOuter: Counter
     private let framesByReason: [Counter]
     private let framesWritten: Counter
     private let flowsOpen: Gauge
@@ -57,6 +58,10 @@ public final class DaemonMetrics: Sendable {
         excluded = r.counter("dps_filtered_packets_total", labels: [("reason", "excluded")], help: filteredHelp)
         notIncluded = r.counter(
             "dps_filtered_packets_total", labels: [("reason", "not_included")], help: filteredHelp)
+        tunnelOuter = r.counter(
+            "dps_tunnel_outer_packets_total",
+            help: "Tunnel packets (IPIP, 6in4, GRE, ERSPAN, VXLAN, Geneve, GTP-U, CAPWAP) whose inner packet "
+                + "could not be read: recorded as their outer packet.")
         framesByReason = EndReason.allCases.map { reason in
             r.counter(
                 "dps_frames_total", labels: [("reason", reason.rawValue)],
@@ -89,6 +94,8 @@ public final class DaemonMetrics: Sendable {
         /// The filter's counters: an exclude rule matched; include rules and none matched.
         public var excluded: UInt64
         public var notIncluded: UInt64
+        /// Tunnel packets recorded as their outer packet.
+        public var tunnelOuter: UInt64
         public var framesWritten: UInt64
         public var sink: [(key: String, value: UInt64)]
         public var interfaces: Int
@@ -96,7 +103,7 @@ public final class DaemonMetrics: Sendable {
         public init(
             flowTable: FlowTableStats, flowsOpen: Int, ringBufferDrops: UInt64, notIP: UInt64, malformed: UInt64,
             excluded: UInt64, notIncluded: UInt64, framesWritten: UInt64, sink: [(key: String, value: UInt64)],
-            interfaces: Int
+            interfaces: Int, tunnelOuter: UInt64 = 0
         ) {
             self.flowTable = flowTable
             self.flowsOpen = flowsOpen
@@ -105,6 +112,7 @@ public final class DaemonMetrics: Sendable {
             self.malformed = malformed
             self.excluded = excluded
             self.notIncluded = notIncluded
+            self.tunnelOuter = tunnelOuter
             self.framesWritten = framesWritten
             self.sink = sink
             self.interfaces = interfaces
@@ -121,6 +129,7 @@ public final class DaemonMetrics: Sendable {
         published.advance(malformed, to: snapshot.malformed)
         published.advance(excluded, to: snapshot.excluded)
         published.advance(notIncluded, to: snapshot.notIncluded)
+        published.advance(tunnelOuter, to: snapshot.tunnelOuter)
         for (counter, value) in zip(framesByReason, snapshot.flowTable.framesByReason) {
             published.advance(counter, to: value)
         }

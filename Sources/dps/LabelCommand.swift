@@ -282,6 +282,7 @@ struct LabelCommand: AsyncParsableCommand {
                 "file": "\(path)", "packets": "\(stats.packetsRead)", "skipped": "\(stats.packetsSkipped)",
                 "frames": "\(stats.frames)", "trailing": "\(stats.trailingPackets)",
             ]
+            if stats.packetsTunnelOuter > 0 { metadata["tunnel_outer"] = "\(stats.packetsTunnelOuter)" }
             if !packetFilter.isEmpty || filter != nil {
                 // filtered = excluded + not_included + filter_rejected (by the --filter expression)
                 metadata["filtered"] = "\(stats.packetsFiltered)"

@@ -249,19 +249,6 @@ struct NDPIKnownDifferences {
 
     static func of(_ name: String) -> NDPIKnownDifferences {
         switch name {
-        case "6in4tunnel.pcap":
-            // Every TCP/UDP flow here is IPv6 inside IPv4 (protocol 41, 6in4). nDPI decapsulates
-            // the tunnel; the BPF program (and so the pcap parser) does not: it sees IPv4 flows of
-            // protocol 41 ("OTHER", not compared), so the inner flows are not ours.
-            return NDPIKnownDifferences(missing: [
-                "TCP [2001:470:1f17:13f:3e97:eff:fe73:4dec]:41538 <-> [2604:a880:1:20::224:b001]:80",
-                "TCP [2001:470:1f17:13f:3e97:eff:fe73:4dec]:53234 <-> [2a03:2880:1010:6f03:face:b00c:0:2]:443",
-                "TCP [2001:470:1f17:13f:3e97:eff:fe73:4dec]:60205 <-> [2604:a880:1:20::224:b001]:443",
-                "TCP [2001:470:1f17:13f:6d69:c72:7313:616f]:35610 <-> [2604:a880:1:20::224:b001]:993",
-                "TCP [2001:470:1f17:13f:6d69:c72:7313:616f]:56381 <-> [2604:a880:1:20::224:b001]:993",
-                "UDP [2001:470:1f16:13f::2]:53959 <-> [2a03:2880:fffe:b:face:b00c:0:99]:53",
-                "UDP [2001:470:1f16:13f::2]:6404 <-> [2a03:2880:fffe:b:face:b00c:0:99]:53",
-            ])
         case "ip_fragmented_garbage.pcap":
             // 4 first fragments whose TCP header does not fit (ports 0, like nDPI) and 1248
             // non-first fragments of protocol 6 (ports 0 by our rules), all 10.0.0.2 -> 10.128.0.2:

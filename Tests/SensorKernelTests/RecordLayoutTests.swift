@@ -9,7 +9,7 @@ struct RecordLayoutTests {
     func layout() {
         typealias R = dps_packet_record
         #expect(MemoryLayout<R>.size == Int(DPS_RECORD_SIZE))
-        #expect(MemoryLayout<R>.size == 192)
+        #expect(MemoryLayout<R>.size == 232)
         #expect(MemoryLayout<R>.offset(of: \.timestamp_ns) == 0)
         #expect(MemoryLayout<R>.offset(of: \.ifindex) == 8)
         #expect(MemoryLayout<R>.offset(of: \.payload_len) == 12)
@@ -23,7 +23,14 @@ struct RecordLayoutTests {
         #expect(MemoryLayout<R>.offset(of: \.tcp_flags) == 55)
         #expect(MemoryLayout<R>.offset(of: \.snap_len) == 56)
         #expect(MemoryLayout<R>.offset(of: \.flags) == 58)
-        #expect(MemoryLayout<R>.offset(of: \.payload) == 64)
+        #expect(MemoryLayout<R>.offset(of: \.tunnel_type) == 59)
+        #expect(MemoryLayout<R>.offset(of: \.vlan_id) == 60)
+        #expect(MemoryLayout<R>.offset(of: \.outer_version) == 62)
+        #expect(MemoryLayout<R>.offset(of: \.tunnel_flags) == 63)
+        #expect(MemoryLayout<R>.offset(of: \.tunnel_id) == 64)
+        #expect(MemoryLayout<R>.offset(of: \.outer_src) == 72)
+        #expect(MemoryLayout<R>.offset(of: \.outer_dst) == 88)
+        #expect(MemoryLayout<R>.offset(of: \.payload) == 104)
         #expect(Int(DPS_SNAPSHOT_MAX) == 128)
     }
 }
