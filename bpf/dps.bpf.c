@@ -486,8 +486,14 @@ static __always_inline int parse_80211(struct __sk_buff *skb, __u32 off, __be16 
     return off + sizeof(snap);
 }
 
+#define DPS_DECAP_UNREADABLE -1 /* the tunnel header or the inner IP header cannot be read */
+#define DPS_DECAP_NOT_IP -2     /* what the tunnel carries is not IP (ARP, ...), or its link header is cut */
+
 /* The inner packet of `tunnel`, whose header starts at `off` of the outer datagram that ends at
- * `limit`, parsed into `in` and `q` as the outer one was; -1 when it cannot be read or is not IP. */
+ * `limit`, parsed into `in` and `q` as the outer one was; 0, or DPS_DECAP_*. What follows the
+ * tunnel header is judged as a frame on the wire would be: a link layer that holds no IP is not
+ * IP; but an inner IP header that cannot be read (a tunnel packet fragmented, cut) leaves the
+ * outer packet to be recorded. */
 static __always_inline int decapsulate(struct __sk_buff *skb, __u8 tunnel, __u32 off, __u32 limit,
                                        struct parsed *q, struct dps_packet_header *in)
 {
@@ -495,38 +501,35 @@ static __always_inline int decapsulate(struct __sk_buff *skb, __u8 tunnel, __u32
     __be16 type;
     int inner = tunnel_header(skb, off, limit, tunnel, in, &next, &type);
     if (inner < 0)
-        return -1;
+        return DPS_DECAP_UNREADABLE;
     __u32 at = inner;
     if (next == DPS_NEXT_80211) {
         int l3 = parse_80211(skb, at, &type);
         if (l3 < 0)
-            return -1;
+            return DPS_DECAP_NOT_IP;
         at = l3;
     } else if (next == DPS_NEXT_IP) {
         __u8 first;
         if (load(skb, at, &first, 1) < 0)
-            return -1;
+            return DPS_DECAP_NOT_IP;
         type = first >> 4 == 4 ? bpf_htons(ETH_P_IP) : first >> 4 == 6 ? bpf_htons(ETH_P_IPV6) : 0;
     } else if (type == bpf_htons(ETH_P_TEB)) {
         struct ethhdr eth;
         if (load(skb, at, &eth, sizeof(eth)) < 0)
-            return -1;
+            return DPS_DECAP_NOT_IP;
         type = eth.h_proto;
         at += sizeof(eth);
     }
     __u16 vlan = 0; /* inner tags are skipped: the record keeps the outer one */
     int l3 = parse_ethertype(skb, at, type, &type, &vlan, 1);
-    if (l3 < 0)
-        return -1;
-    if (type == bpf_htons(ETH_P_IP))
-        return parse_ipv4(skb, l3, limit, q, in);
-    if (type == bpf_htons(ETH_P_IPV6))
-        return parse_ipv6(skb, l3, limit, q, in);
-    return -1;
+    if (l3 < 0 || (type != bpf_htons(ETH_P_IP) && type != bpf_htons(ETH_P_IPV6)))
+        return DPS_DECAP_NOT_IP;
+    int err = type == bpf_htons(ETH_P_IP) ? parse_ipv4(skb, l3, limit, q, in) : parse_ipv6(skb, l3, limit, q, in);
+    return err < 0 ? DPS_DECAP_UNREADABLE : 0;
 }
 
 /* The tunnel's inner packet, in place of the outer one in *head and *p: returns where its payload
- * starts, or -1 (head and p as they were) when it cannot be read. A global function, so the
+ * starts, or DPS_DECAP_* (head and p as they were). A global function, so the
  * verifier checks it once, not once for every path through the outer headers before it. The
  * inner packet is parsed into *head itself (the stack has no room for a second header): what
  * the parse may change is kept to be put back. */
@@ -534,7 +537,7 @@ __attribute__((noinline)) int dps_decapsulate(struct __sk_buff *skb, __u32 tunne
                                               struct dps_packet_header *head)
 {
     if (!skb || !p || !head)
-        return -1;
+        return DPS_DECAP_UNREADABLE;
     __u16 src_port = head->src_port, dst_port = head->dst_port;
     __u8 flags = head->flags, tcp_flags = head->tcp_flags;
     __builtin_memcpy(head->outer_src, head->src_addr, 16);
@@ -546,7 +549,8 @@ __attribute__((noinline)) int dps_decapsulate(struct __sk_buff *skb, __u32 tunne
     head->flags = 0;
     head->tcp_flags = 0;
     struct parsed q = {};
-    if (decapsulate(skb, tunnel, off, p->ip_end, &q, head) < 0) {
+    int err = decapsulate(skb, tunnel, off, p->ip_end, &q, head);
+    if (err < 0) {
         __builtin_memcpy(head->src_addr, head->outer_src, 16);
         __builtin_memcpy(head->dst_addr, head->outer_dst, 16);
         __builtin_memset(head->outer_src, 0, 16);
@@ -558,7 +562,7 @@ __attribute__((noinline)) int dps_decapsulate(struct __sk_buff *skb, __u32 tunne
         head->tunnel_type = DPS_TUNNEL_NONE;
         head->tunnel_flags = 0;
         head->tunnel_id = 0;
-        return -1;
+        return err;
     }
     __u32 payload_off = parse_l4(skb, &q, head);
     head->outer_version = p->version;
@@ -706,6 +710,9 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
         int inner = dps_decapsulate(skb, tunnel, payload_off, &p, &head);
         if (inner >= 0) {
             payload_off = inner;
+        } else if (inner == DPS_DECAP_NOT_IP) {
+            count(DPS_CTR_NOT_IP);
+            return TC_ACT_UNSPEC;
         } else {
             head.flags |= DPS_F_TUNNEL_OUTER;
             count(DPS_CTR_TUNNEL_OUTER);

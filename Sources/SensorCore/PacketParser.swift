@@ -156,13 +156,16 @@ public enum PacketParser {
         var payloadOffset = parseL4(reader, ip, into: &event, flags: &flags)
         if let kind = tunnelKind(ip, event, flags) {
             var inner = blank
-            if let (innerIP, kind, id) = decapsulate(reader, kind, at: payloadOffset, limit: ip.ipEnd, into: &inner) {
+            switch decapsulate(reader, kind, at: payloadOffset, limit: ip.ipEnd, into: &inner) {
+            case .inner(let innerIP, let kind, let id):
                 flags = []
                 payloadOffset = parseL4(reader, innerIP, into: &inner, flags: &flags)
                 inner.tunnel = Tunnel(kind: kind, outerSource: event.source, outerDestination: event.destination, id: id)
                 event = inner
                 ip = innerIP
-            } else {
+            case .notIP:
+                return .notIP
+            case .unreadable:
                 flags.insert(.tunnelOuter)
             }
         }
@@ -440,38 +443,50 @@ public enum PacketParser {
         case ieee80211
     }
 
+    /// What `decapsulate` found (`DPS_DECAP_*`).
+    enum Decapsulated {
+        /// The inner IP packet: its L4 header's place, the tunnel's kind and ID.
+        case inner(Parsed, kind: Tunnel.Kind, id: UInt32?)
+        /// The tunnel carries no IP (ARP, ...), or its inner link header is cut: not IP, as such
+        /// a frame on the wire is.
+        case notIP
+        /// The tunnel header or the inner IP header cannot be read: the outer packet is recorded.
+        case unreadable
+    }
+
     /// `decapsulate`: the inner packet of a `kind` tunnel whose header starts at `offset` of the
     /// outer datagram ending at `limit`, parsed into `event` (addresses, protocol) as the outer
-    /// one was; nil when the tunnel header, the inner frame or the inner IP header cannot be read,
-    /// or there is no IP inside.
+    /// one was. What follows the tunnel header is judged as a frame on the wire would be; but an
+    /// inner IP header that cannot be read (a tunnel packet fragmented, cut) leaves the outer
+    /// packet to be recorded.
     static func decapsulate(
         _ reader: Bytes, _ kind: Tunnel.Kind, at offset: Int, limit: Int, into event: inout PacketEvent
-    ) -> (Parsed, kind: Tunnel.Kind, id: UInt32?)? {
-        guard let header = tunnelHeader(reader, kind, at: offset, limit: limit) else { return nil }
+    ) -> Decapsulated {
+        guard let header = tunnelHeader(reader, kind, at: offset, limit: limit) else { return .unreadable }
         var (etherType, at) = (UInt16(0), header.offset)
         switch header.next {
         case .ieee80211:
-            guard let body = ieee80211Body(reader, at: at) else { return nil }
+            guard let body = ieee80211Body(reader, at: at) else { return .notIP }
             (etherType, at) = body
         case .ip:
-            guard reader.has(at, 1) else { return nil }
+            guard reader.has(at, 1) else { return .notIP }
             etherType = etherTypeOfVersion(reader.u8(at) >> 4)
         case .etherType(EtherType.transparentBridging):
-            guard reader.has(at, 14) else { return nil }
+            guard reader.has(at, 14) else { return .notIP }
             (etherType, at) = (reader.u16(at + 12), at + 14)
         case .etherType(let type):
             etherType = type
         }
         // Inner VLAN tags are skipped: the event keeps the outer one.
-        guard let (innerType, l3, _) = skipVLANTags(reader, etherType: etherType, at: at) else { return nil }
+        guard let (innerType, l3, _) = skipVLANTags(reader, etherType: etherType, at: at) else { return .notIP }
         let ip: Parsed?
         switch innerType {
         case EtherType.ipv4: ip = parseIPv4(reader, at: l3, limit: limit, into: &event)
         case EtherType.ipv6: ip = parseIPv6(reader, at: l3, limit: limit, into: &event)
-        default: return nil
+        default: return .notIP
         }
-        guard let ip else { return nil }
-        return (ip, header.kind, header.id)
+        guard let ip else { return .unreadable }
+        return .inner(ip, kind: header.kind, id: header.id)
     }
 
     /// `tunnel_header`: where what the tunnel carries starts, what it is, the tunnel's kind (GRE

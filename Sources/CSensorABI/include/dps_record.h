@@ -31,8 +31,8 @@ typedef uint64_t dps_u64;
 #define DPS_F_FRAGMENT 0x01 /* IPv4/IPv6 non-first fragment: no L4 header, ports 0 */
 #define DPS_F_TRUNCATED 0x02 /* L4 header did not fit in the packet: ports/flags 0 */
 #define DPS_F_TUNNEL_OUTER 0x04 /* a tunnel packet that could not be decapsulated: the record is its
-                                 * outer packet (tunnel header or inner packet cut short or invalid,
-                                 * or no IP inside) */
+                                 * outer packet (its tunnel header or inner IP header cut short or
+                                 * invalid). A tunnel carrying no IP (ARP...) counts as not IP. */
 
 /* dps_packet_record.tunnel_type: the encapsulation the record's packet was taken out of. */
 #define DPS_TUNNEL_NONE 0
