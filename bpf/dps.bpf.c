@@ -106,12 +106,31 @@ struct parsed {
     __u8 fragment;      /* non-first fragment: no L4 header */
 };
 
+/* The parsers below that the program calls from several places, or after many paths, are
+ * global functions: the verifier checks each once, for any arguments, and their callers see
+ * what they return as unknown values, so the paths before a call do not multiply the paths
+ * after it. (Inlined, the program no longer fit the verifier's limit of a million
+ * instructions once tunnels were read.) Their pointer arguments are checked for NULL, as the
+ * verifier asks of global functions. */
+
+/* The link layer's outcome: in, whether a VLAN ID was already taken (skb->vlan_tci) and that ID;
+ * out, the EtherType of what follows (network order) and the outermost VLAN ID. */
+struct link {
+    __u32 tagged;
+    __u16 vlan;
+    __be16 proto;
+};
+
 /* What follows an EtherType at `off`: up to MAX_VLAN_TAGS 802.1Q/802.1ad tags (the first one
- * seen sets *vlan unless *tagged), then a PPPoE session header or an MPLS label stack before IP.
- * Returns the L3 offset and sets *proto (network order), or -1. */
-static __always_inline int parse_ethertype(struct __sk_buff *skb, __u32 off, __be16 type, __be16 *proto,
-                                           __u16 *vlan, int tagged)
+ * sets link->vlan unless link->tagged), then a PPPoE session header or an MPLS label stack before
+ * IP. Returns the L3 offset and sets link->proto, or -1. */
+__attribute__((noinline)) int dps_parse_ethertype(struct __sk_buff *skb, __u32 off, __u32 ethertype,
+                                                  struct link *link)
 {
+    if (!skb || !link)
+        return -1;
+    __be16 type = ethertype;
+    int tagged = link->tagged;
 #pragma unroll
     for (int i = 0; i < MAX_VLAN_TAGS; i++) {
         if (type != bpf_htons(ETH_P_8021Q) && type != bpf_htons(ETH_P_8021AD))
@@ -120,7 +139,7 @@ static __always_inline int parse_ethertype(struct __sk_buff *skb, __u32 off, __b
         if (load(skb, off, tag, sizeof(tag)) < 0)
             return -1;
         if (!tagged) { /* the outermost tag, even with ID 0 (priority only) */
-            *vlan = bpf_ntohs(tag[0]) & 0x0FFF;
+            link->vlan = bpf_ntohs(tag[0]) & 0x0FFF;
             tagged = 1;
         }
         type = tag[1];
@@ -160,22 +179,22 @@ static __always_inline int parse_ethertype(struct __sk_buff *skb, __u32 off, __b
         else if (first >> 4 == 6)
             type = bpf_htons(ETH_P_IPV6);
     }
-    *proto = type;
+    link->proto = type;
     return off;
 }
 
-/* The Ethernet frame at the start of the packet; returns the L3 offset and sets *proto and
- * *vlan (the outermost tag's VLAN ID, 0 untagged), or -1. On TC hooks the kernel has usually
- * taken the outer tag out of the bytes into skb->vlan_tci (hardware or software offload): that
- * one is the outermost; a tag still in the bytes comes after it. */
-static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto, __u16 *vlan)
+/* The Ethernet frame at the start of the packet; returns the L3 offset and fills *link (the
+ * outermost tag's VLAN ID, 0 untagged), or -1. On TC hooks the kernel has usually taken the outer
+ * tag out of the bytes into skb->vlan_tci (hardware or software offload): that one is the
+ * outermost; a tag still in the bytes comes after it. */
+static __always_inline int parse_ethernet(struct __sk_buff *skb, struct link *link)
 {
-    int tagged = skb->vlan_present != 0;
-    *vlan = tagged ? skb->vlan_tci & 0x0FFF : 0;
+    link->tagged = skb->vlan_present != 0;
+    link->vlan = link->tagged ? skb->vlan_tci & 0x0FFF : 0;
     struct ethhdr eth;
     if (load(skb, 0, &eth, sizeof(eth)) < 0)
         return -1;
-    return parse_ethertype(skb, sizeof(eth), eth.h_proto, proto, vlan, tagged);
+    return dps_parse_ethertype(skb, sizeof(eth), eth.h_proto, link);
 }
 
 /* The IP parsers read the datagram at `off` of a packet that ends at `limit` (skb->len, or the
@@ -253,6 +272,22 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off, __u32 li
     p->proto = next;
     p->l4_off = off;
     return 0;
+}
+
+/* The IP datagram at `off`, ending by `limit`, of the version p->version says (4 or 6; the BPF
+ * calling convention has no room for a sixth argument): 0, or -1 when its header is cut short or
+ * invalid. */
+__attribute__((noinline)) int dps_parse_ip(struct __sk_buff *skb, __u32 off, __u32 limit, struct parsed *p,
+                                           struct dps_packet_header *h)
+{
+    if (!skb || !p || !h)
+        return -1;
+    return p->version == 4 ? parse_ipv4(skb, off, limit, p, h) : parse_ipv6(skb, off, limit, p, h);
+}
+
+static __always_inline __u8 ip_version(__be16 proto)
+{
+    return proto == bpf_htons(ETH_P_IP) ? 4 : 6;
 }
 
 /* Reads ports, flags and the payload offset of TCP/UDP; other protocols keep ports 0 and their
@@ -520,12 +555,12 @@ static __always_inline int decapsulate(struct __sk_buff *skb, __u8 tunnel, __u32
         type = eth.h_proto;
         at += sizeof(eth);
     }
-    __u16 vlan = 0; /* inner tags are skipped: the record keeps the outer one */
-    int l3 = parse_ethertype(skb, at, type, &type, &vlan, 1);
-    if (l3 < 0 || (type != bpf_htons(ETH_P_IP) && type != bpf_htons(ETH_P_IPV6)))
+    struct link link = {.tagged = 1}; /* inner tags are skipped: the record keeps the outer one */
+    int l3 = dps_parse_ethertype(skb, at, type, &link);
+    if (l3 < 0 || (link.proto != bpf_htons(ETH_P_IP) && link.proto != bpf_htons(ETH_P_IPV6)))
         return DPS_DECAP_NOT_IP;
-    int err = type == bpf_htons(ETH_P_IP) ? parse_ipv4(skb, l3, limit, q, in) : parse_ipv6(skb, l3, limit, q, in);
-    return err < 0 ? DPS_DECAP_UNREADABLE : 0;
+    q->version = ip_version(link.proto);
+    return dps_parse_ip(skb, l3, limit, q, in) < 0 ? DPS_DECAP_UNREADABLE : 0;
 }
 
 /* The tunnel's inner packet, in place of the outer one in *head and *p: returns where its payload
@@ -682,10 +717,9 @@ static __always_inline __u32 filter(const struct dps_packet_header *h)
 
 static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
 {
-    __be16 proto;
-    __u16 vlan;
-    int l3 = parse_ethernet(skb, &proto, &vlan);
-    if (l3 < 0 || (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))) {
+    struct link link;
+    int l3 = parse_ethernet(skb, &link);
+    if (l3 < 0 || (link.proto != bpf_htons(ETH_P_IP) && link.proto != bpf_htons(ETH_P_IPV6))) {
         count(DPS_CTR_NOT_IP);
         return TC_ACT_UNSPEC;
     }
@@ -693,17 +727,15 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
     /* The record's header is parsed on the stack, so a filtered packet costs no ring space. */
     struct dps_packet_header head;
     __builtin_memset(&head, 0, sizeof(head));
-    struct parsed p = {};
-    int err = proto == bpf_htons(ETH_P_IP) ? parse_ipv4(skb, l3, skb->len, &p, &head)
-                                           : parse_ipv6(skb, l3, skb->len, &p, &head);
-    if (err < 0) {
+    struct parsed p = {.version = ip_version(link.proto)};
+    if (dps_parse_ip(skb, l3, skb->len, &p, &head) < 0) {
         count(DPS_CTR_MALFORMED);
         return TC_ACT_UNSPEC;
     }
     __u32 payload_off = parse_l4(skb, &p, &head);
     head.ip_version = p.version;
     head.l4_proto = p.proto;
-    head.vlan_id = vlan;
+    head.vlan_id = link.vlan;
 
     __u8 tunnel = tunnel_of(&p, &head);
     if (tunnel != DPS_TUNNEL_NONE) {

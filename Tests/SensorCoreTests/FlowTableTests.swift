@@ -83,6 +83,42 @@ struct FlowTableTests {
         #expect(FrameEncoder(extended: true).string(frames[0]).hasSuffix(#","interface":"if3","vlan":10}"#))
     }
 
+    @Test("VXLAN/Geneve VNIs split flows as VLANs do; a GTP-U TEID does not; frames carry the first packet's tunnel")
+    func tunnelsInTheKeyAndTheFrame() {
+        let (table, recorder) = makeTable()
+        let vtepA = IPAddress("198.51.100.1")!, vtepB = IPAddress("198.51.100.2")!
+        func send(_ tunnel: Tunnel?, reverse: Tunnel?) {
+            var request = Script.event(at: 0, transport: IPProtocolNumber.udp, length: 10)
+            request.tunnel = tunnel
+            var reply = Script.event(
+                at: 0.001, from: Script.server, to: Script.client, sport: 80, dport: 40000,
+                transport: IPProtocolNumber.udp, length: 20)
+            reply.tunnel = reverse
+            table.ingest(request)
+            table.ingest(reply)
+        }
+        func vxlan(_ vni: UInt32, _ from: IPAddress, _ to: IPAddress) -> Tunnel {
+            Tunnel(kind: .vxlan, outerSource: from, outerDestination: to, id: vni)
+        }
+        send(vxlan(42, vtepA, vtepB), reverse: vxlan(42, vtepB, vtepA))
+        send(vxlan(43, vtepA, vtepB), reverse: vxlan(43, vtepB, vtepA))
+        table.drain()
+        // GTP-U: the TEID differs by direction, the flow is one.
+        send(
+            Tunnel(kind: .gtpu, outerSource: vtepA, outerDestination: vtepB, id: 1),
+            reverse: Tunnel(kind: .gtpu, outerSource: vtepB, outerDestination: vtepA, id: 2))
+        table.drain()
+        let frames = recorder.frames
+        #expect(frames.count == 3)
+        #expect(frames.map { $0.packetsIn + $0.packetsOut } == [2, 2, 2])
+        #expect(Set(frames.prefix(2).map { $0.tunnel?.id }) == [42, 43])
+        #expect(frames.prefix(2).allSatisfy { $0.tunnel?.outerSource == vtepA && $0.tunnel?.outerDestination == vtepB })
+        #expect(frames.last?.tunnel?.kind == .gtpu && frames.last?.tunnel?.id == 1)
+        let line = FrameEncoder(extended: true).string(frames[0])
+        #expect(line.hasSuffix(#","vlan":0,"tunnel":"vxlan","tunnel_src":"198.51.100.1","tunnel_dst":"198.51.100.2","tunnel_id":\#(frames[0].tunnel!.id!)}"#), "\(line)")
+        #expect(!FrameEncoder(extended: false).string(frames[0]).contains("tunnel"))
+    }
+
     @Test("a TCP exchange closed by FIN from both sides is one oriented frame")
     func tcpFinClose() throws {
         let (table, out) = makeTable()

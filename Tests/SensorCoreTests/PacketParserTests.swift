@@ -115,6 +115,77 @@ struct PacketParserTests {
         #expect(parse(B.ethernet(type: 0x8847, bottom + [0x00, 0x00] + ip)) == .notIP)  // not IP after
     }
 
+    /// Each tunnel gives the inner packet, exactly as the same packet bare would be, with the
+    /// tunnel's kind, ID and outer addresses beside it.
+    @Test func tunnelsGiveTheInnerPacket() throws {
+        let inner = B.ipv4(
+            protocol: 17, source: [203, 0, 113, 10], destination: [203, 0, 113, 20],
+            l4: B.udp(5555, 6666, payload: B.bytes(40, start: 0x61)))
+        let innerV6 = B.ipv6(next: 6, source: B.v6(10), destination: B.v6(20), l4: B.tcp(1, 2, flags: 0x02, payload: [1, 2, 3]))
+        let bare = try packet(B.ethernet(inner))
+        let bareV6 = try packet(B.ethernet(type: 0x86DD, innerV6))
+        let outerSource = IPAddress("198.51.100.1")!
+        let outerDestination = IPAddress("203.0.113.2")!
+        func overUDP(_ port: Int, _ body: [UInt8]) -> [UInt8] {
+            B.ethernet(B.ipv4(protocol: 17, l4: B.udp(49152, port, payload: body)))
+        }
+        let cases: [(String, [UInt8], Parsed, Tunnel.Kind, UInt32?)] = [
+            ("ipip", B.ethernet(B.ipv4(protocol: 4, l4: inner)), bare, .ipip, nil),
+            ("sit", B.ethernet(B.ipv4(protocol: 41, l4: innerV6)), bareV6, .sit, nil),
+            ("gre", B.ethernet(B.ipv4(protocol: 47, l4: B.gre(protocol: 0x0800, key: 0xDEAD_BEEF, inner))), bare, .gre, 0xDEAD_BEEF),
+            ("gretap", B.ethernet(B.ipv4(protocol: 47, l4: B.gre(protocol: 0x6558, B.ethernet(inner)))), bare, .gre, nil),
+            ("erspan I", B.ethernet(B.ipv4(protocol: 47, l4: B.gre(protocol: 0x88BE, B.ethernet(inner)))), bare, .erspan, nil),
+            (
+                "erspan II",
+                B.ethernet(B.ipv4(protocol: 47, l4: B.gre(protocol: 0x88BE, sequence: 1, B.erspan2(session: 5, B.ethernet(inner))))),
+                bare, .erspan, 5
+            ),
+            (
+                "erspan III",
+                B.ethernet(
+                    B.ipv4(protocol: 47, l4: B.gre(protocol: 0x22EB, sequence: 1, B.erspan3(session: 700, platform: true, B.ethernet(inner))))),
+                bare, .erspan, 700
+            ),
+            ("vxlan", overUDP(4789, B.vxlan(vni: 42, B.ethernet(inner))), bare, .vxlan, 42),
+            ("geneve", overUDP(6081, B.geneve(vni: 99, options: B.bytes(8), B.ethernet(type: 0x86DD, innerV6))), bareV6, .geneve, 99),
+            ("gtpu", overUDP(2152, B.gtpu(teid: 0x1234, extensions: [[1, 0x10, 9, 0]], inner)), bare, .gtpu, 0x1234),
+            ("capwap", overUDP(5247, B.capwap(B.ethernet(inner))), bare, .capwap, nil),
+            ("capwap 802.11", overUDP(5247, B.capwap(native80211: true, B.ieee80211(qos: true, inner))), bare, .capwap, nil),
+        ]
+        for (name, frame, expected, kind, id) in cases {
+            let p = try packet(frame)
+            var event = p.event
+            #expect(event.tunnel == Tunnel(kind: kind, outerSource: outerSource, outerDestination: outerDestination, id: id), "\(name)")
+            event.tunnel = nil
+            #expect(event == expected.event, "\(name)")
+            #expect(p.snapshot == expected.snapshot && p.flags == [], "\(name)")
+        }
+        // An IPv6 underlay keeps its addresses whole.
+        let overV6 = try packet(B.ethernet(type: 0x86DD, B.ipv6(next: 4, l4: inner)))
+        #expect(overV6.event.tunnel?.outerSource == IPAddress("2001:db8::1") && overV6.event.source == bare.event.source)
+    }
+
+    /// A tunnel header or inner IP header that cannot be read leaves the outer packet, flagged; a
+    /// tunnel carrying no IP is not IP; a non-first fragment is not decapsulated at all.
+    @Test func unreadableTunnelsGiveTheOuterPacket() throws {
+        let inner = B.ipv4(protocol: 17, source: [203, 0, 113, 10], destination: [203, 0, 113, 20], l4: B.udp(1, 2))
+        let outerCases: [(String, [UInt8])] = [
+            ("gre version 1", B.ethernet(B.ipv4(protocol: 47, l4: B.gre(protocol: 0x880B, version: 1, B.bytes(20))))),
+            ("vxlan without I", B.ethernet(B.ipv4(protocol: 17, l4: B.udp(1, 4789, payload: B.vxlan(vni: 1, flags: 0, B.ethernet(inner)))))),
+            ("inner cut", B.ethernet(B.ipv4(protocol: 4, l4: Array(inner.prefix(12))))),
+            ("gtpu echo", B.ethernet(B.ipv4(protocol: 17, l4: B.udp(2152, 2152, payload: B.gtpu(teid: 0, type: 1, sequence: true, []))))),
+        ]
+        for (name, frame) in outerCases {
+            let p = try packet(frame)
+            #expect(p.flags == [.tunnelOuter] && p.event.tunnel == nil, "\(name)")
+            #expect(p.event.source == IPAddress("198.51.100.1") && p.event.destination == IPAddress("203.0.113.2"), "\(name)")
+        }
+        let arp = B.ethernet(type: 0x0806, B.bytes(28))
+        #expect(parse(B.ethernet(B.ipv4(protocol: 17, l4: B.udp(1, 4789, payload: B.vxlan(vni: 1, arp))))) == .notIP)
+        let fragment = try packet(B.ethernet(B.ipv4(protocol: 4, fragmentOffset: 10, l4: inner)))
+        #expect(fragment.flags == [.fragment] && fragment.event.tunnel == nil && fragment.event.transport == 4)
+    }
+
     @Test func ipv4OptionsAreSkipped() throws {
         let ip = B.ipv4(protocol: 6, options: [0x94, 0x04, 0, 0, 1, 1, 1, 0], l4: B.tcp(22, 50000, payload: [0xAA]))
         let p = try packet(B.ethernet(ip))

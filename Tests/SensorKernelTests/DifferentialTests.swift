@@ -386,6 +386,142 @@ final class DifferentialTests {
         #expect(tally.records > 30 && tally.malformed > 5 && tally.notIP >= 3)
     }
 
+    /// Every tunnel path, on hand-built frames: each kind with its options, the ones that must
+    /// fall back to the outer packet or count as not IP, every prefix of them (cuts in every
+    /// header, outer and inner), and seeded mutations of them.
+    static func tunnelFrames() -> [(String, [UInt8])] {
+        let innerSource: [UInt8] = [203, 0, 113, 10]
+        let innerDestination: [UInt8] = [203, 0, 113, 20]
+        let udp = B.udp(5555, 6666, payload: B.bytes(40, start: 0x61))
+        let tcp = B.tcp(40000, 443, flags: 0x02, payload: B.bytes(20))
+        let innerUDP = B.ipv4(protocol: 17, source: innerSource, destination: innerDestination, l4: udp)
+        let innerTCP = B.ipv4(protocol: 6, source: innerSource, destination: innerDestination, l4: tcp)
+        let innerV6 = B.ipv6(next: 17, source: B.v6(10), destination: B.v6(20), l4: udp)
+        let innerICMPv6 = B.ipv6(next: 58, source: B.v6(10), destination: B.v6(20), l4: B.bytes(32))
+        let innerEthernet = B.ethernet(innerUDP)
+        let arp = B.ethernet(type: 0x0806, B.bytes(28))
+        func overUDP(_ port: Int, _ body: [UInt8], source: Int = 49152) -> [UInt8] {
+            B.ethernet(B.ipv4(protocol: 17, l4: B.udp(source, port, payload: body)))
+        }
+        func overIP(_ proto: UInt8, _ body: [UInt8]) -> [UInt8] { B.ethernet(B.ipv4(protocol: proto, l4: body)) }
+        func overIPv6(_ next: UInt8, _ body: [UInt8]) -> [UInt8] { B.ethernet(type: 0x86DD, B.ipv6(next: next, l4: body)) }
+        let mpls: [UInt8] = [0, 1, 1, 64]
+        let pduSession: [UInt8] = [1, 0x10, 0x09, 0]
+        return [
+            ("ipip", overIP(4, innerTCP)),
+            ("4in6", overIPv6(4, innerUDP)),
+            ("sit", overIP(41, innerV6)),
+            ("sit icmpv6", overIP(41, innerICMPv6)),
+            ("6in6", overIPv6(41, innerV6)),
+            ("sit carrying ipv4", overIP(41, innerUDP)),
+            ("ipip inner version 5", overIP(4, B.ipv4(protocol: 17, version: 5, l4: udp))),
+            ("ipip inner beyond outer", overIP(4, B.ipv4(protocol: 17, totalLength: 200, l4: udp))),
+            ("gre ipv4", overIP(47, B.gre(protocol: 0x0800, innerUDP))),
+            ("gre key", overIP(47, B.gre(protocol: 0x0800, key: 0xDEAD_BEEF, innerTCP))),
+            ("gre csum key seq ipv6", overIP(47, B.gre(protocol: 0x86DD, checksum: true, key: 7, sequence: 9, innerV6))),
+            ("gre over ipv6", overIPv6(47, B.gre(protocol: 0x0800, sequence: 1, innerUDP))),
+            ("gretap", overIP(47, B.gre(protocol: 0x6558, key: 3, innerEthernet))),
+            ("gretap tagged", overIP(47, B.gre(protocol: 0x6558, B.ethernet(vlans: [0x8100], vlanIDs: [7], innerUDP)))),
+            ("gre mpls", overIP(47, B.gre(protocol: 0x8847, mpls + innerUDP))),
+            ("gre arp", overIP(47, B.gre(protocol: 0x6558, arp))),
+            ("gre version 1", overIP(47, B.gre(protocol: 0x880B, key: 1, version: 1, B.bytes(30)))),
+            ("gre routing", overIP(47, B.gre(protocol: 0x0800, routing: true, innerUDP))),
+            ("gre unknown protocol", overIP(47, B.gre(protocol: 0x1234, B.bytes(30)))),
+            ("erspan I", overIP(47, B.gre(protocol: 0x88BE, innerEthernet))),
+            ("erspan II", overIP(47, B.gre(protocol: 0x88BE, sequence: 5, B.erspan2(session: 5, innerEthernet)))),
+            ("erspan II version 2", overIP(47, B.gre(protocol: 0x88BE, sequence: 5, B.erspan3(session: 5, innerEthernet)))),
+            ("erspan III", overIP(47, B.gre(protocol: 0x22EB, sequence: 1, B.erspan3(session: 700, innerEthernet)))),
+            (
+                "erspan III platform",
+                overIP(47, B.gre(protocol: 0x22EB, sequence: 1, B.erspan3(session: 1023, platform: true, innerEthernet)))
+            ),
+            ("erspan III frame type 2", overIP(47, B.gre(protocol: 0x22EB, sequence: 1, B.erspan3(session: 3, frameType: 2, innerUDP)))),
+            ("vxlan", overUDP(4789, B.vxlan(vni: 42, innerEthernet))),
+            ("vxlan tcp", overUDP(4789, B.vxlan(vni: 0xFFFFFF, B.ethernet(innerTCP)))),
+            ("vxlan over ipv6", overIPv6(17, B.udp(1234, 4789, payload: B.vxlan(vni: 1, B.ethernet(type: 0x86DD, innerV6))))),
+            ("vxlan without I", overUDP(4789, B.vxlan(vni: 42, flags: 0, innerEthernet))),
+            ("vxlan arp", overUDP(4789, B.vxlan(vni: 42, arp))),
+            ("vxlan qinq", overUDP(4789, B.vxlan(vni: 9, B.ethernet(vlans: [0x88A8, 0x8100], innerUDP)))),
+            ("vxlan from 4789", overUDP(80, B.vxlan(vni: 42, innerEthernet), source: 4789)),
+            ("vxlan in gre", overIP(47, B.gre(protocol: 0x0800, B.ipv4(protocol: 17, l4: B.udp(1, 4789, payload: B.vxlan(vni: 5, innerEthernet)))))),
+            ("geneve", overUDP(6081, B.geneve(vni: 99, innerEthernet))),
+            ("geneve options", overUDP(6081, B.geneve(vni: 99, options: B.bytes(8), innerEthernet))),
+            ("geneve ipv4", overUDP(6081, B.geneve(vni: 5, protocol: 0x0800, innerUDP))),
+            ("geneve ipv6", overUDP(6081, B.geneve(vni: 5, protocol: 0x86DD, innerV6))),
+            ("geneve version 1", overUDP(6081, B.geneve(vni: 5, version: 1, innerEthernet))),
+            ("geneve options beyond", overUDP(6081, B.geneve(vni: 5, options: B.bytes(252), []))),
+            ("gtpu", overUDP(2152, B.gtpu(teid: 0x1234_5678, innerUDP))),
+            ("gtpu ipv6", overUDP(2152, B.gtpu(teid: 1, innerV6))),
+            ("gtpu sequence", overUDP(2152, B.gtpu(teid: 2, sequence: true, innerTCP))),
+            ("gtpu extensions", overUDP(2152, B.gtpu(teid: 3, extensions: [pduSession, [2, 0, 0, 0, 0, 0, 0, 0]], innerUDP))),
+            ("gtpu extension length 0", overUDP(2152, B.gtpu(teid: 3, extensions: [[0, 0, 0, 0]], innerUDP))),
+            ("gtpu five extensions", overUDP(2152, B.gtpu(teid: 3, extensions: Array(repeating: pduSession, count: 5), innerUDP))),
+            ("gtpu echo", overUDP(2152, B.gtpu(teid: 0, type: 1, sequence: true, []))),
+            ("gtpu not ip", overUDP(2152, B.gtpu(teid: 4, B.bytes(30)))),
+            ("capwap 802.3", overUDP(5247, B.capwap(innerEthernet))),
+            ("capwap 802.11", overUDP(5247, B.capwap(native80211: true, B.ieee80211(qos: true, innerUDP)))),
+            ("capwap from 5247", overUDP(40000, B.capwap(innerEthernet), source: 5247)),
+            ("capwap 802.11 management", overUDP(5247, B.capwap(native80211: true, [0x80, 0] + B.bytes(40)))),
+            ("capwap other binding", overUDP(5247, B.capwap(native80211: true, wbid: 3, innerEthernet))),
+            ("capwap fragment", overUDP(5247, B.capwap(fragment: true, innerEthernet))),
+            ("capwap keep-alive", overUDP(5247, B.capwap(keepAlive: true, []))),
+            ("outer fragment", B.ethernet(B.ipv4(protocol: 47, fragmentOffset: 100, l4: B.gre(protocol: 0x0800, innerUDP)))),
+            (
+                "outer first fragment",
+                B.ethernet(B.ipv4(protocol: 4, moreFragments: true, l4: Array(B.ipv4(protocol: 17, totalLength: 1400, l4: udp).prefix(40))))
+            ),
+            ("tagged outer", B.ethernet(vlans: [0x8100], vlanIDs: [33], B.ipv4(protocol: 17, l4: B.udp(9, 4789, payload: B.vxlan(vni: 1, innerEthernet))))),
+            ("outer padding", B.ethernet(padTo: 200, B.ipv4(protocol: 4, l4: innerUDP))),
+        ]
+    }
+
+    @Test(arguments: paths)
+    func tunnelFramesParseAlike(path: String) throws {
+        try use(path)
+        var frames = Self.tunnelFrames()
+        for (name, frame) in Self.tunnelFrames() {
+            for end in stride(from: 14, to: frame.count, by: 1) {
+                frames.append(("\(name) cut at \(end)", Array(frame.prefix(end))))
+            }
+        }
+        var random = Xoshiro256StarStar(seed: 0x7475_6e6e_656c)
+        let originals = Self.tunnelFrames().map(\.1)
+        for number in 0..<3000 {
+            var frame = originals[Int(random.next() % UInt64(originals.count))]
+            for _ in 0..<(1 + random.next() % 3) {
+                let at = Int(random.next() % UInt64(max(frame.count, 1)))
+                guard at < frame.count else { continue }
+                switch random.next() % 3 {
+                case 0: frame[at] = UInt8(truncatingIfNeeded: random.next())
+                case 1: frame[at] ^= 1 << UInt8(random.next() % 8)
+                default: frame.removeLast(min(frame.count, Int(random.next() % 32)))
+                }
+            }
+            frames.append(("tunnel mutant #\(number)", frame))
+        }
+        let before = program.counters()
+        var tally = Tally()
+        var tunneled = 0
+        var outer = 0
+        for (name, frame) in frames {
+            try compare(frame, label: name, tally: &tally)
+            let parsed = frame.withUnsafeBytes {
+                PacketParser.parse($0, originalLength: frame.count, linkType: .ethernet, timestamp: 0)
+            }
+            if case .packet(let event, _, let flags) = parsed {
+                if event.tunnel != nil { tunneled += 1 }
+                if flags.contains(.tunnelOuter) { outer += 1 }
+            }
+        }
+        let after = program.counters()
+        print(
+            "differential tunnels (\(path)): \(frames.count) frames, \(tally.records) records (\(tunneled) "
+                + "decapsulated, \(outer) outer), \(tally.notIP) not IP, \(tally.malformed) malformed, \(tally.refused) refused")
+        #expect(tally.mismatches.isEmpty, "\(tally.mismatches.prefix(10).joined(separator: "\n"))")
+        #expect(after.tunnelOuter - before.tunnelOuter == UInt64(outer))
+        #expect(tunneled > 500 && outer > 200 && tally.notIP > 100)
+    }
+
     @Test func otherLinkTypesParseLikeTheirEthernetForm() throws {
         let ip = B.ipv4(protocol: 6, options: [1, 1, 1, 1], l4: B.tcp(1111, 2222, flags: 0x18, payload: B.bytes(200)))
         let v6 = B.ipv6(next: 17, extensions: [(0, B.optionsHeader(units: 1))], l4: B.udp(1, 2, payload: [3]))

@@ -140,6 +140,88 @@ public enum PacketBuilder {
     /// A PPI 802.11-Common field (type 2, 20 bytes of zeros).
     public static let ppi80211Common: [UInt8] = [2, 0, 20, 0] + [UInt8](repeating: 0, count: 20)
 
+    // MARK: - Tunnels
+
+    public static func be32(_ value: UInt32) -> [UInt8] { be16(Int(value >> 16)) + be16(Int(value & 0xFFFF)) }
+
+    /// GRE (RFC 2784/2890), version 0 unless given: checksum, key and sequence number when asked.
+    public static func gre(
+        protocol type: Int, checksum: Bool = false, key: UInt32? = nil, sequence: UInt32? = nil,
+        routing: Bool = false, version: UInt8 = 0, _ inner: [UInt8]
+    ) -> [UInt8] {
+        var flags: UInt8 = 0
+        if checksum { flags |= 0x80 }
+        if routing { flags |= 0x40 }
+        if key != nil { flags |= 0x20 }
+        if sequence != nil { flags |= 0x10 }
+        var header: [UInt8] = [flags, version] + be16(type)
+        if checksum { header += [0, 0, 0, 0] }
+        if let key { header += be32(key) }
+        if let sequence { header += be32(sequence) }
+        return header + inner
+    }
+
+    /// ERSPAN type II header (8 bytes: version 1, VLAN, session ID) before the mirrored frame.
+    public static func erspan2(session: Int, _ frame: [UInt8]) -> [UInt8] {
+        be16(0x1000 | 100) + be16(session & 0x3FF) + [0, 0, 0, 1] + frame
+    }
+
+    /// ERSPAN type III header (12 bytes: version 2, session ID, timestamp, SGT, frame type and the
+    /// O bit), then the 8-byte platform subheader when `platform`.
+    public static func erspan3(session: Int, frameType: UInt8 = 0, platform: Bool = false, _ frame: [UInt8]) -> [UInt8] {
+        var header = be16(0x2000 | 100) + be16(session & 0x3FF) + [0, 0, 0x10, 0] + [0, 0]
+        header += [frameType << 2, platform ? 1 : 0]
+        if platform { header += [0x08, 0, 0, 0, 0, 0, 0, 0] }
+        return header + frame
+    }
+
+    /// VXLAN (RFC 7348): flags (I), VNI, before an Ethernet frame.
+    public static func vxlan(vni: UInt32, flags: UInt8 = 0x08, _ frame: [UInt8]) -> [UInt8] {
+        [flags, 0, 0, 0] + Array(be32(vni << 8)) + frame
+    }
+
+    /// Geneve (RFC 8926): version, options (a multiple of 4 bytes), protocol type, VNI.
+    public static func geneve(
+        vni: UInt32, protocol type: Int = 0x6558, options: [UInt8] = [], version: UInt8 = 0, _ inner: [UInt8]
+    ) -> [UInt8] {
+        precondition(options.count % 4 == 0)
+        return [version << 6 | UInt8(options.count / 4), 0] + be16(type) + be32(vni << 8) + options + inner
+    }
+
+    /// GTP-U (3GPP TS 29.281): version 1, PT 1, `type` (255: G-PDU), TEID; the 4-byte optional
+    /// part when `sequence` or extension headers are given (each extension's bytes, its length
+    /// byte first, its last byte left for the next type, which the builder sets).
+    public static func gtpu(
+        teid: UInt32, type: UInt8 = 0xFF, sequence: Bool = false, extensions: [[UInt8]] = [], _ packet: [UInt8]
+    ) -> [UInt8] {
+        var flags: UInt8 = 0x30
+        if sequence { flags |= 0x02 }
+        if !extensions.isEmpty { flags |= 0x04 }
+        var body: [UInt8] = []
+        if sequence || !extensions.isEmpty {
+            body += [0, 1, 0, extensions.isEmpty ? 0 : 0x85]
+            for (index, var ext) in extensions.enumerated() {
+                ext[ext.count - 1] = index + 1 < extensions.count ? 0x85 : 0
+                body += ext
+            }
+        }
+        body += packet
+        return [flags, type] + be16(body.count) + be32(teid) + body
+    }
+
+    /// CAPWAP data header (RFC 5415), 8 bytes (HLEN 2): an 802.3 frame, or a native 802.11 one
+    /// (T set, WBID 1); `fragment` and `keepAlive` set F and K.
+    public static func capwap(
+        native80211: Bool = false, wbid: UInt32 = 1, fragment: Bool = false, keepAlive: Bool = false,
+        _ frame: [UInt8]
+    ) -> [UInt8] {
+        var word: UInt32 = 2 << 19 | wbid << 9
+        if native80211 { word |= 1 << 8 }
+        if fragment { word |= 0x80 }
+        if keepAlive { word |= 0x08 }
+        return be32(word) + [0, 0, 0, 0] + frame
+    }
+
     public static func bytes(_ count: Int, start: UInt8 = 0) -> [UInt8] {
         (0..<count).map { UInt8(truncatingIfNeeded: Int(start) + $0) }
     }
