@@ -61,20 +61,28 @@ func tcpExchange(_ table: FlowTable, at t: Double = 0, sport: UInt16 = 40000) {
     table.ingest(Script.event(at: t + 0.007, from: s, to: c, sport: 80, dport: sport, flags: .ack))
 }
 
+/// A UDP request of 10 bytes from the client and its 20-byte reply, each changed by `request` and
+/// `reply` (a VLAN, a tunnel) before it goes in.
+private func udpExchange(
+    _ table: FlowTable, request: (inout PacketEvent) -> Void, reply: (inout PacketEvent) -> Void
+) {
+    var first = Script.event(at: 0, transport: IPProtocolNumber.udp, length: 10)
+    request(&first)
+    var second = Script.event(
+        at: 0.001, from: Script.server, to: Script.client, sport: 80, dport: 40000,
+        transport: IPProtocolNumber.udp, length: 20)
+    reply(&second)
+    table.ingest(first)
+    table.ingest(second)
+}
+
 @Suite("Flow table")
 struct FlowTableTests {
     @Test("the same addresses and ports on two VLANs are two flows, each frame naming its VLAN")
     func vlansSplitFlows() {
         let (table, recorder) = makeTable()
         for vlan: UInt16 in [10, 20, 10] {
-            var request = Script.event(at: 0, transport: IPProtocolNumber.udp, length: 10)
-            request.vlan = vlan
-            var reply = Script.event(
-                at: 0.001, from: Script.server, to: Script.client, sport: 80, dport: 40000,
-                transport: IPProtocolNumber.udp, length: 20)
-            reply.vlan = vlan
-            table.ingest(request)
-            table.ingest(reply)
+            udpExchange(table, request: { $0.vlan = vlan }, reply: { $0.vlan = vlan })
         }
         table.drain()
         let frames = recorder.frames.sorted { $0.vlan < $1.vlan }
@@ -88,14 +96,7 @@ struct FlowTableTests {
         let (table, recorder) = makeTable()
         let vtepA = IPAddress("198.51.100.1")!, vtepB = IPAddress("198.51.100.2")!
         func send(_ tunnel: Tunnel?, reverse: Tunnel?) {
-            var request = Script.event(at: 0, transport: IPProtocolNumber.udp, length: 10)
-            request.tunnel = tunnel
-            var reply = Script.event(
-                at: 0.001, from: Script.server, to: Script.client, sport: 80, dport: 40000,
-                transport: IPProtocolNumber.udp, length: 20)
-            reply.tunnel = reverse
-            table.ingest(request)
-            table.ingest(reply)
+            udpExchange(table, request: { $0.tunnel = tunnel }, reply: { $0.tunnel = reverse })
         }
         func vxlan(_ vni: UInt32, _ from: IPAddress, _ to: IPAddress) -> Tunnel {
             Tunnel(kind: .vxlan, outerSource: from, outerDestination: to, id: vni)
