@@ -14,6 +14,11 @@ import CSensorABI
 ///   datagram is payload, `isFragment` set. A first fragment is parsed like a whole datagram.
 /// - IPv6: up to 6 extension headers (hop-by-hop, routing, destination options, AH, fragment) are
 ///   skipped; a fragment header with a non-zero offset makes it a non-first fragment as above.
+/// - Tunnels, one level deep (`tunnel_of`, `tunnel_header`, `decapsulate`): IPIP, sit, GRE,
+///   ERSPAN, VXLAN, Geneve, GTP-U and CAPWAP data (`Tunnel.Kind`). The event then describes the
+///   inner packet (bounded by the outer datagram) and `tunnel` the outer one. A tunnel header or
+///   inner IP header that cannot be read leaves the outer packet, flagged `tunnelOuter`; an inner
+///   frame that holds no IP is `.notIP`.
 /// - TCP: ports, flags, data offset (at least 20). UDP: ports, 8-byte header. Other protocols:
 ///   ports 0 and the whole L4 part is payload. A TCP/UDP header that does not fit in the datagram
 ///   is "truncated": ports 0, flags 0, payload 0.
