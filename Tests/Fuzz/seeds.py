@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the fuzzers' seed corpora: seeds.py CORPUS_DIR SHARED_DIR TARGET...
 
-packet: single frames from the shared captures, each prefixed by one byte that picks the link type
-        (its index in PacketParser.LinkType.allCases); pcap: the first 16 KiB of the small shared
+packet: single frames from the shared captures, and one frame of each tunnel kind, each prefixed
+        by one byte that picks the link type (its index in PacketParser.LinkType.allCases); pcap: the first 16 KiB of the small shared
         captures; ndjson: lines of the shared sample frames; rules and config: the repository's own
         example files and the documented rules. Existing corpus files are kept."""
 import os
@@ -44,6 +44,34 @@ def frames(path, limit):
         count += 1
 
 
+def tunnel_frames():
+    """(name, Ethernet frame) of each tunnel both parsers open (the shared captures hold only
+    6in4): one inner UDP packet inside each."""
+    def ip4(proto, l4, src=b"\xc6\x33\x64\x01", dst=b"\xcb\x00\x71\x02"):
+        return struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(l4), 1, 0, 64, proto, 0) + src + dst + l4
+
+    def udp(sport, dport, payload):
+        return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+
+    def eth(packet, ethertype=0x0800):
+        return b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02" + struct.pack("!H", ethertype) + packet
+
+    inner = ip4(17, udp(5555, 6666, b"A" * 20), b"\xcb\x00\x71\x0a", b"\xcb\x00\x71\x14")
+    gtp_body = b"\0\x01\0\x85" + b"\x01\x10\x09\0" + inner  # sequence word, a PDU session extension
+    return [
+        ("ipip", eth(ip4(4, inner))),
+        ("gre-key-seq", eth(ip4(47, b"\x30\0\x08\0" + b"\0\0\0\x07" + b"\0\0\0\x01" + inner))),
+        ("gretap", eth(ip4(47, b"\0\0\x65\x58" + eth(inner)))),
+        ("erspan2", eth(ip4(47, b"\x10\0\x88\xbe" + b"\0\0\0\x01" + b"\x10\x64\0\x05" + b"\0" * 4 + eth(inner)))),
+        ("erspan3", eth(ip4(47, b"\x10\0\x22\xeb" + b"\0\0\0\x01" + b"\x20\x64\x02\xbc" + b"\0" * 6 + b"\0\x01"
+                            + b"\x08" + b"\0" * 7 + eth(inner)))),
+        ("vxlan", eth(ip4(17, udp(49152, 4789, b"\x08\0\0\0\0\0\x2a\0" + eth(inner))))),
+        ("geneve", eth(ip4(17, udp(49152, 6081, b"\x01\0\x65\x58\0\0\x63\0" + b"\0" * 4 + eth(inner))))),
+        ("gtpu", eth(ip4(17, udp(2152, 2152, b"\x36\xff" + struct.pack("!H", len(gtp_body)) + b"\0\0\x12\x34" + gtp_body)))),
+        ("capwap", eth(ip4(17, udp(49152, 5247, struct.pack("!I", 2 << 19 | 1 << 9) + b"\0" * 4 + eth(inner))))),
+    ]
+
+
 captures = sorted(n for n in os.listdir(pcaps) if n.endswith((".pcap", ".pcapng"))) if os.path.isdir(pcaps) else []
 for target in targets:
     if target == "packet":
@@ -51,6 +79,8 @@ for target in targets:
             for i, (link, frame) in enumerate(frames(os.path.join(pcaps, name), 40)):
                 if link in LINK_INDEX:
                     put("packet", f"{name}-{i}", bytes([LINK_INDEX[link]]) + frame)
+        for name, frame in tunnel_frames():
+            put("packet", f"tunnel-{name}", bytes([LINK_INDEX[1]]) + frame)
     elif target == "pcap":
         for name in captures:
             with open(os.path.join(pcaps, name), "rb") as f:
