@@ -327,8 +327,9 @@ static __always_inline __u32 parse_l4(struct __sk_buff *skb, struct parsed *p,
 
 /* Tunnels, one level deep: the outer packet's protocol or UDP port names the tunnel; its
  * header is read, then the inner frame or packet, which the record describes (the outer
- * addresses go to outer_src/outer_dst). Anything that cannot be read on the way, or no IP inside,
- * leaves the record describing the outer packet, flagged DPS_F_TUNNEL_OUTER and counted. */
+ * addresses go to outer_src/outer_dst). A tunnel header or inner IP header that cannot be read
+ * leaves the record describing the outer packet, flagged DPS_F_TUNNEL_OUTER and counted; a tunnel
+ * carrying no IP counts as not IP (decapsulate). */
 static __always_inline __u8 tunnel_of(const struct parsed *p, const struct dps_packet_header *h)
 {
     if (p->fragment)
