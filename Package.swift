@@ -38,13 +38,17 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
+        // zlib (Debian zlib1g-dev) and zstd (libzstd-dev): the dataset files' compression, and
+        // reading compressed NDJSON.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // sendmmsg(2) for the IPFIX exporter's UDP messages (glibc hides it from Swift).
         .target(name: "CDatagrams"),
         // Sources (pcap, NDJSON) and sinks (stdout/file, Kronos socket); rules files.
         .target(
             name: "SensorIO",
             dependencies: [
-                "SensorCore", "CPcap", "CYAML", "CDatagrams",
+                "SensorCore", "CPcap", "CYAML", "CDatagrams", "CZlib", "CZstd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
