@@ -6,7 +6,8 @@ import Synchronization
 import UnixSignals
 
 /// SIGHUP: re-reads the config file (the command line still overrides it) and applies the
-/// settings declared reloadable (`RunSetting`: `log_level`, `stats_interval`) through `apply`.
+/// settings declared reloadable (`RunSetting`: `log_level`, `stats_interval`...) through `apply`,
+/// which is called on every reload, a change or not (it reads the rules file again).
 /// Other changed keys are logged as needing a restart and keep their running values. A config
 /// that fails to load or check is rejected as a whole, logged, and the running configuration
 /// stays. The file is read on a thread of its own, for at most `readTimeout`: a read that hangs (a
@@ -76,7 +77,8 @@ public struct ReloadService: Service {
         }
         let changes = current.changes(to: new)
         guard !changes.isEmpty else {
-            logger.info("reloaded: nothing changed", metadata: ["config": "\(file ?? "(none)")"])
+            logger.info("reloaded: no setting changed", metadata: ["config": "\(file ?? "(none)")"])
+            apply(current)  // files the settings name (the rules) are read again
             return current
         }
         var applied = current

@@ -62,3 +62,24 @@ extension RunOptions {
         KronosSinkConfiguration(socketPath: self.kronosSocket, queueFrames: self.queueFrames)
     }
 }
+
+extension RunOptions {
+    /// The dataset files these options describe (nil: `dataset_dir` not set).
+    public func datasetConfiguration(host: String) -> DatasetConfiguration? {
+        guard let directory = self.datasetDir else { return nil }
+        var configuration = DatasetConfiguration(directory: directory, host: host, compression: self.datasetCompression)
+        configuration.rotateSeconds = self.datasetRotate
+        configuration.rotateBytes = Int64(self.datasetRotateBytes)
+        configuration.maxBytes = self.datasetMaxBytes.map(Int64.init)
+        configuration.maxAgeSeconds = self.datasetMaxAge
+        configuration.queueFrames = self.queueFrames
+        return configuration
+    }
+
+    /// The labeling rules of the dataset files: the `rules` file read now, or the built-in rules.
+    public func datasetRules() throws -> (rules: RuleSet, record: DatasetHeader.Rules) {
+        guard let path = self.rules else { return (.defaults, DatasetHeader.Rules(source: "built-in", rules: .defaults)) }
+        let rules = try RulesFile.load(path: path).rules
+        return (rules, DatasetHeader.Rules(source: path, rules: rules))
+    }
+}

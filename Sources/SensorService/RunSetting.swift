@@ -121,11 +121,54 @@ public enum RunSetting {
             + "wins over include (repeatable).",
         values: "list of rules", valueName: "rule", defaultDescription: "none", check: filterProblem)
 
+    public static let datasetDir = Setting<String?>(
+        "dataset_dir", default: nil,
+        help: "Also write every frame, labeled by the rules, to rotated compressed NDJSON files in this folder "
+            + "(made when missing).",
+        values: "path", valueName: "path", defaultDescription: "off",
+        check: { $0?.isEmpty == true ? "must not be empty" : nil })
+
+    public static let rules = Setting<String?>(
+        "rules", default: nil, reloadable: true,
+        help: "The labeling rules of the dataset files (YAML or JSON, as `dps label --rules`); re-read on every "
+            + "reload, and a change starts a new file.",
+        values: "path", valueName: "path", defaultDescription: "the built-in rules",
+        check: { $0?.isEmpty == true ? "must not be empty" : nil })
+
+    public static let datasetCompression = Setting<DatasetCompression>(
+        "dataset_compression", default: .gzip,
+        help: "How dataset files are compressed: gzip (.ndjson.gz) or zstd (.ndjson.zst), at a fast level.",
+        values: "`gzip` or `zstd`", valueName: "kind")
+
+    public static let datasetRotate = Setting<Double>(
+        "dataset_rotate", default: 3600,
+        help: "Seconds per dataset file, aligned to the clock (3600: files start on the hour, UTC).",
+        values: "seconds ≥ 1", valueName: "seconds", check: seconds(atLeast: 1))
+
+    public static let datasetRotateBytes = Setting<Int>(
+        "dataset_rotate_bytes", default: 256 << 20,
+        help: "A dataset file is also finished once it holds this many compressed bytes.",
+        values: "integer ≥ 4096", valueName: "bytes",
+        check: { $0 >= 4096 ? nil : "must be at least 4096 bytes, got \($0)" })
+
+    public static let datasetMaxBytes = Setting<Int?>(
+        "dataset_max_bytes", default: nil,
+        help: "Delete the oldest finished dataset files while the folder's dataset files hold more bytes than this.",
+        values: "integer > 0", valueName: "bytes", defaultDescription: "no bound",
+        check: { $0.map { $0 > 0 ? nil : "must be above 0, got \($0)" } ?? nil })
+
+    public static let datasetMaxAge = Setting<Double?>(
+        "dataset_max_age", default: nil,
+        help: "Delete finished dataset files older than this many seconds (2592000: 30 days).",
+        values: "seconds ≥ 1", valueName: "seconds", defaultDescription: "kept",
+        check: { $0.flatMap(seconds(atLeast: 1)) })
+
     /// In this order in the README table, in "known keys" and in reload logs.
     public static let all: [any AnySetting] = [
         interfaces, stdout, kronosSocket, hmacKeyFile, queueFrames, drainTimeout, extended, idleTimeout,
         activeTimeout, maxFlows, egress, statsInterval, ringBytes, attach, logLevel, metricsListen, ipfix,
-        ipfixObservationDomain, include, exclude,
+        ipfixObservationDomain, include, exclude, datasetDir, rules, datasetCompression, datasetRotate,
+        datasetRotateBytes, datasetMaxBytes, datasetMaxAge,
     ]
 
     public static func named(_ key: String) -> (any AnySetting)? { all.first { $0.key == key } }

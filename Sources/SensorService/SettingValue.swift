@@ -109,6 +109,10 @@ extension HookMode: SettingChoice {
     public static var choiceName: String { "mode" }
 }
 
+extension DatasetCompression: SettingChoice {
+    public static var choiceName: String { "compression" }
+}
+
 extension Logger.Level: SettingChoice {
     public static var choiceName: String { "level" }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SensorCore
 import SensorIO
 import SensorService
 import ServiceLifecycle

@@ -61,6 +61,27 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: RunSetting.metricsListen.argumentHelp)
     var metricsListen: String?
 
+    @Option(help: RunSetting.datasetDir.argumentHelp)
+    var datasetDir: String?
+
+    @Option(help: RunSetting.rules.argumentHelp)
+    var rules: String?
+
+    @Option(help: RunSetting.datasetCompression.argumentHelp)
+    var datasetCompression: DatasetCompression?
+
+    @Option(help: RunSetting.datasetRotate.argumentHelp)
+    var datasetRotate: Double?
+
+    @Option(help: RunSetting.datasetRotateBytes.argumentHelp)
+    var datasetRotateBytes: Int?
+
+    @Option(help: RunSetting.datasetMaxBytes.argumentHelp)
+    var datasetMaxBytes: Int?
+
+    @Option(help: RunSetting.datasetMaxAge.argumentHelp)
+    var datasetMaxAge: Double?
+
     @OptionGroup var flow: FlowOptions
 
     /// What the command line gives, nil where it is silent.
@@ -91,11 +112,18 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logs.bootstrap(level: options.logLevel)
         if let configFile { logger.info("configuration read", metadata: ["config": "\(configFile)"]) }
         let environment = ProcessInfo.processInfo.environment
-        let sink: FrameSink
+        let dataset: DatasetSink?
         do {
-            sink = try FrameOutput.sink(for: options, environment: environment, logger: logger)
+            dataset = try FrameOutput.datasetSink(for: options, logger: logger)
         } catch {
             throw failure(error)
+        }
+        let sink: FrameSink
+        do {
+            sink = try FrameOutput.sink(
+                for: options, environment: environment, also: dataset.map { [$0] } ?? [], logger: logger)
+        } catch {
+            throw failure(error, closing: dataset)
         }
         let notifier = SystemdNotifier(environment: environment)
         let endpoint: MetricsEndpoint?
@@ -135,6 +163,7 @@ struct RunCommand: AsyncParsableCommand {
                 Logs.level = options.logLevel
                 loop.setStatsInterval(options.statsInterval)
                 loop.setFilter(options.packetFilter)
+                if let dataset { FrameOutput.reloadDatasetRules(dataset, options: options, logger: logger) }
             },
             notifier: notifier, logger: logger, signals: await UnixSignalsSequence(trapping: .sighup))
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

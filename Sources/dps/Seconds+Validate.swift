@@ -1,4 +1,5 @@
 import ArgumentParser
+import SensorCore
 import SensorService
 
 extension Seconds {

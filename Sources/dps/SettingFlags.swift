@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import SensorCore
+import SensorIO
 import SensorService
 
 extension Setting {
@@ -82,4 +83,5 @@ private func givenValue(_ value: Any) -> Any? {
 }
 
 extension HookMode: ExpressibleByArgument {}
+extension DatasetCompression: ExpressibleByArgument {}
 extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import SensorCore
 
 /// What a dataset file says about itself: who wrote it, when, and the rules that labeled its
 /// frames. It travels inside the compressed file, where every decompressor skips it: in the gzip
@@ -33,6 +35,15 @@ public struct DatasetHeader: Codable, Equatable, Sendable {
             self.sha256 = sha256
             self.labels = labels
             self.text = text
+        }
+
+        /// The record of `rules`, read from `source` (a path, or `built-in`).
+        public init(source: String, rules: RuleSet) {
+            let text = RulesFile.render(rules, format: .yaml)
+            let digest = SHA256.hash(data: Array(text.utf8)).map { String($0, radix: 16) }
+            self.init(
+                source: source, sha256: digest.map { $0.count == 1 ? "0" + $0 : $0 }.joined(),
+                labels: rules.rules.map(\.label), text: text)
         }
     }
 
