@@ -55,6 +55,27 @@ final class SinkMetrics: Sendable {
             "dps_ipfix_records_undelivered_total", "Flow records still queued when the shutdown drain ran out of time."
         ),
         "ipfix_queued": ("dps_ipfix_queued_records", "Flow records waiting for IPFIX collectors now."),
+        "dataset_produced": ("dps_dataset_frames_produced_total", "Frames handed to the dataset files' writer."),
+        "dataset_written": ("dps_dataset_frames_written_total", "Frames whose line reached a dataset file."),
+        "dataset_dropped": (
+            "dps_dataset_frames_dropped_total", "Frames dropped from the dataset writer's full queue (the oldest)."
+        ),
+        "dataset_failed": (
+            "dps_dataset_frames_failed_total", "Frames that could not be written to a dataset file (disk full, read-only)."
+        ),
+        "dataset_undelivered": (
+            "dps_dataset_frames_undelivered_total", "Frames still queued for the dataset files when shutdown ran out of time."
+        ),
+        "dataset_unmatched": ("dps_dataset_frames_unmatched_total", "Dataset frames no rule matched (label null)."),
+        "dataset_queued": ("dps_dataset_queued_frames", "Frames waiting for the dataset writer now."),
+        "dataset_files": ("dps_dataset_files_total", "Dataset files finished (renamed to their final name)."),
+        "dataset_files_recovered": (
+            "dps_dataset_files_recovered_total", "Partial dataset files (a crash, an outage) finished afterwards."
+        ),
+        "dataset_files_deleted": ("dps_dataset_files_deleted_total", "Finished dataset files deleted by retention."),
+        "dataset_write_errors": (
+            "dps_dataset_write_errors_total", "Outages of the dataset files: writing failed after working."
+        ),
         "label_unmatched": ("dps_label_unmatched_frames_total", "Frames no labeling rule matched."),
         "label_errors": ("dps_label_errors_total", "Bad input met while labeling."),
     ]

@@ -26,7 +26,7 @@ public enum FrameOutput {
         guard let configuration = options.datasetConfiguration(host: DatasetFiles.hostName()) else { return nil }
         let (rules, record) = try options.datasetRules()
         let header = DatasetHeader(
-            host: configuration.host, started: "", rules: record, unmatched: "null")
+            host: configuration.host, started: "", rules: record, unmatched: "no label")
         logger.info(
             "writing the dataset",
             metadata: [
@@ -40,7 +40,7 @@ public enum FrameOutput {
     public static func reloadDatasetRules(_ sink: DatasetSink, options: RunOptions, logger: Logger) {
         do {
             let (rules, record) = try options.datasetRules()
-            let header = DatasetHeader(host: sink.configuration.host, started: "", rules: record, unmatched: "null")
+            let header = DatasetHeader(host: sink.configuration.host, started: "", rules: record, unmatched: "no label")
             if sink.replaceRules(rules, header: header) {
                 logger.notice("dataset rules changed: a new file starts", metadata: ["rules": "\(record.source)"])
             }

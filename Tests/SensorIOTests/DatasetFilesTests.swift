@@ -27,7 +27,7 @@ import Testing
         DatasetHeader(
             host: "sensor-1", started: "",
             rules: .init(source: "test", sha256: String(repeating: "0", count: 64), labels: labels, text: "rules"),
-            unmatched: "null")
+            unmatched: "no label")
     }
 
     static func line(_ i: Int) -> [UInt8] { Array("{\"n\":\(i),\"pad\":\"\(String(repeating: "x", count: i % 50))\"}\n".utf8) }
@@ -86,7 +86,7 @@ import Testing
         let configuration = DatasetConfiguration(directory: directory.path, host: "h")
         let header = DatasetHeader(
             host: "h", started: "",
-            rules: .init(source: "/etc/dps/rules.yaml", rules: .defaults), unmatched: "null")
+            rules: .init(source: "/etc/dps/rules.yaml", rules: .defaults), unmatched: "no label")
         let files = DatasetFiles(configuration: configuration, header: header, logger: Self.logger)
         try files.start()
         for i in 0..<1000 { Self.line(i).withUnsafeBytes { files.append($0) } }
@@ -178,14 +178,14 @@ import Testing
         var configuration = DatasetConfiguration(directory: directory.path, host: "h")
         configuration.rotateSeconds = 3600
         let sshOnly = RuleSet([LabelRule(label: "ssh", match: RuleConditions(anyPort: [22]))])
-        let first = DatasetHeader(host: "h", started: "", rules: .init(source: "a", rules: sshOnly), unmatched: "null")
+        let first = DatasetHeader(host: "h", started: "", rules: .init(source: "a", rules: sshOnly), unmatched: "no label")
         let sink = try DatasetSink(configuration: configuration, rules: sshOnly, header: first, logger: Self.logger)
         var generator = FrameGenerator(seed: 7)
         var frames: [FlowFrame] = []
         for _ in 0..<500 { frames.append(generator.next().1) }
         for frame in frames { sink.write(frame) }
         let webOnly = RuleSet([LabelRule(label: "web", match: RuleConditions(anyPort: [80, 443]))])
-        let second = DatasetHeader(host: "h", started: "", rules: .init(source: "b", rules: webOnly), unmatched: "null")
+        let second = DatasetHeader(host: "h", started: "", rules: .init(source: "b", rules: webOnly), unmatched: "no label")
         #expect(sink.replaceRules(webOnly, header: second))
         #expect(!sink.replaceRules(webOnly, header: second))  // the same rules: no new file
         for frame in frames { sink.write(frame) }
@@ -215,6 +215,36 @@ import Testing
             }
         }
         #expect(snapshot.unmatched == expectedUnmatched)
+    }
+
+    @Test(arguments: DatasetCompression.allCases)
+    func aPartialFileIsFinishedAtTheNextStart(_ kind: DatasetCompression) throws {
+        let directory = KronosTempDir()
+        let configuration = DatasetConfiguration(directory: directory.path, host: "h", compression: kind)
+        let crashed = DatasetFiles(configuration: configuration, header: Self.header(), logger: Self.logger)
+        try crashed.start()
+        for i in 0..<3000 {
+            Self.line(i).withUnsafeBytes { crashed.append($0) }
+            if i % 300 == 299 { crashed.tick(force: true) }  // the writer's flushes (each second)
+        }
+        let part = try #require(try Self.names(directory.path).first)
+        #expect(part.hasPrefix(".dps-") && part.hasSuffix(".part"))
+        // Cut the file anywhere, as a crash mid-write would: the whole lines before the cut stay.
+        let path = directory.file(part)
+        let size = try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        #expect(truncate(path, off_t(size * 2 / 3)) == 0)
+        let survivors = try sh(["/bin/sh", "-c", "\(kind == .zstd ? "zstd -dcq" : "gzip -dc") '\(path)' 2>/dev/null; true"])
+            .out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().count  // up to the last whole line
+        #expect(survivors > 100)
+
+        let next = DatasetFiles(configuration: configuration, header: Self.header(), logger: Self.logger)
+        try next.start()
+        #expect(next.counters.filesRecovered == 1)
+        let final = String(part.dropFirst().dropLast(".part".count))
+        #expect(try Self.names(directory.path) == [final])
+        let text = try Self.decompressed(directory.file(final))
+        #expect(text == (0..<survivors).map { String(decoding: Self.line($0), as: UTF8.self) }.joined())
+        #expect(Self.readHeader(directory.file(final))?.rules == Self.header().rules)
     }
 
     /// The `DatasetHeader` of a file: the gzip comment, or the zstd skippable frame first.

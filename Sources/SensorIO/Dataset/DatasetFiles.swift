@@ -54,8 +54,10 @@ public final class DatasetFiles {
     private var pending: [UInt8] = []
     private var pendingLines: UInt64 = 0
     private var compressed: [UInt8] = []
-    /// Set while writes fail: when to try again.
+    /// Set after a failure: when to try again.
     private var retryAt: Int64?
+    /// From a failure to the next write that works: logged once each way.
+    private var outage = false
     public static let retrySeconds: Double = 2
     private static let compressChunk = 1 << 17
 
@@ -64,12 +66,14 @@ public final class DatasetFiles {
         var partPath: String
         var finalPath: String
         var compressor: StreamCompressor
-        /// Bytes in the file.
+        /// Bytes in the file, and up to the last flush (what decodes to exactly the lines counted
+        /// as written).
         var size: Int64 = 0
+        var flushedSize: Int64 = 0
         /// When it must be finished (the next rotation boundary), and when it was last flushed.
         var rotateAt: Int64
         var flushedAt: Int64
-        /// Lines compressed into it but not yet known to be on disk.
+        /// Lines compressed into it since the last flush: not yet sure to decode from the file.
         var unwrittenLines: UInt64 = 0
     }
 
@@ -152,11 +156,10 @@ public final class DatasetFiles {
     /// Opens a new file; false (counted, logged once per outage) when it cannot be.
     private func open(at time: Int64) -> Bool {
         if let retryAt, time < retryAt { return false }
-        let wasFailing = retryAt != nil
-        if wasFailing {
+        if outage {
             // Space may be back: finish what the outage set aside first.
             recoverPartials()
-            if retryAt.map({ time < $0 }) == true { return false }
+            if let retryAt, time < retryAt { return false }
         }
         let (partPath, finalPath) = names(at: time)
         let fd = Glibc.open(partPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
@@ -178,12 +181,7 @@ public final class DatasetFiles {
         current = OpenFile(
             fd: fd, partPath: partPath, finalPath: finalPath, compressor: compressor,
             rotateAt: nextBoundary(after: time), flushedAt: time)
-        if wasFailing {
-            retryAt = nil
-            logger.notice(
-                "dataset files writable again",
-                metadata: ["folder": "\(configuration.directory)", "frames_failed": "\(counters.framesFailed)"])
-        }
+        retryAt = nil
         return true
     }
 
@@ -206,12 +204,13 @@ public final class DatasetFiles {
         pendingLines = 0
         if flush { file.flushedAt = time }
         current = file
-        writeCompressed(at: time)
+        writeCompressed(flushed: flush, at: time)
     }
 
-    /// Writes `compressed` to the file; the lines compressed since the last write count as
-    /// written when it all lands. On failure the file is cut back and set aside.
-    private func writeCompressed(at time: Int64) {
+    /// Writes `compressed` to the file; after a flush (or the stream's end) the lines compressed
+    /// since the last one count as written once it all lands. On failure the file is cut back to
+    /// its last flush, where it decodes to exactly the lines counted, and set aside.
+    private func writeCompressed(flushed: Bool, at time: Int64) {
         guard var file = current else { return }
         let written = compressed.withUnsafeBytes { raw -> Int32 in
             var offset = 0
@@ -227,19 +226,28 @@ public final class DatasetFiles {
         }
         if written == 0 {
             file.size += Int64(compressed.count)
-            counters.framesWritten += file.unwrittenLines
-            file.unwrittenLines = 0
+            if flushed {
+                file.flushedSize = file.size
+                counters.framesWritten += file.unwrittenLines
+                file.unwrittenLines = 0
+            }
             current = file
+            if outage && flushed {
+                outage = false
+                logger.notice(
+                    "dataset files writable again",
+                    metadata: ["folder": "\(configuration.directory)", "frames_failed": "\(counters.framesFailed)"])
+            }
             return
         }
-        // Cut back to the last whole write: what is there still decodes, and is finished later.
-        _ = ftruncate(file.fd, off_t(file.size))
+        // Cut back to the last flush: what is there decodes, and is finished later.
+        _ = ftruncate(file.fd, off_t(file.flushedSize))
         Glibc.close(file.fd)
         counters.framesFailed += file.unwrittenLines + pendingLines
         pending.removeAll(keepingCapacity: true)
         pendingLines = 0
         current = nil
-        if file.size == 0 { unlink(file.partPath) }
+        if file.flushedSize == 0 { unlink(file.partPath) }
         failed("cannot write \(file.partPath)", errno: written, at: time)
     }
 
@@ -253,7 +261,7 @@ public final class DatasetFiles {
         } catch {
             preconditionFailure("\(error)")
         }
-        writeCompressed(at: time)
+        writeCompressed(flushed: true, at: time)
         guard let file = current else { return }
         current = nil
         fdatasync(file.fd)
@@ -270,7 +278,8 @@ public final class DatasetFiles {
 
     /// An outage: counted and logged once; retried in `retrySeconds`.
     private func failed(_ what: String, errno code: Int32, at time: Int64) {
-        if retryAt == nil {
+        if !outage {
+            outage = true
             counters.writeErrors += 1
             logger.error(
                 "dataset files cannot be written: counting the frames lost until they can",
@@ -393,8 +402,12 @@ public final class DatasetFiles {
             let final = "\(directory)/\(name.dropFirst().dropLast(".part".count))"
             do {
                 let lines = try DatasetRecovery.finish(part: path, into: final, level: configuration.level)
-                counters.filesRecovered += 1
-                logger.notice("finished a partial dataset file", metadata: ["file": "\(final)", "lines": "\(lines)"])
+                if lines > 0 {
+                    counters.filesRecovered += 1
+                    logger.notice("finished a partial dataset file", metadata: ["file": "\(final)", "lines": "\(lines)"])
+                } else {
+                    logger.warning("a partial dataset file held no whole line", metadata: ["file": "\(path)"])
+                }
             } catch {
                 failed("cannot finish \(path)", errno: error.errno ?? EIO, at: now())
                 return

@@ -8,7 +8,7 @@ import SensorCore
 /// disk; a full queue drops its oldest frame (counted, logged once until it drains).
 ///
 /// Labeling, encoding and compressing happen on the writer thread. A frame no rule matches is
-/// written with `"label": null`. New rules (`replaceRules`, on SIGHUP) apply to the frames queued
+/// written without a label. New rules (`replaceRules`, on SIGHUP) apply to the frames queued
 /// from then on and start a new file, whose header records them.
 public final class DatasetSink: FrameSink, @unchecked Sendable {
     public let configuration: DatasetConfiguration
