@@ -20,34 +20,33 @@ public struct NDJSONLineError: Error, CustomStringConvertible, Equatable {
     public var description: String { "\(path):\(line): \(message)" }
 }
 
-/// Reads FlowFrames from an NDJSON file (or stdin, `-`), one JSON object per line.
+/// Reads FlowFrames from an NDJSON file (or stdin, `-`), one JSON object per line; the file may be
+/// gzip or zstd compressed (`DecompressingReader`: known by its first bytes, not its name).
 ///
 /// Blank lines are skipped; a line ending in `\r\n` is read without the `\r`. Each other line must
 /// be a FlowFrame object (see `FlowFrameJSON`); a line that is not is reported with its number and
-/// the reading goes on.
+/// the reading goes on. A compressed file cut short gives its lines up to the cut (the broken last
+/// one is a bad line like any other), then `endedEarly` is true.
 public final class NDJSONReader {
     public let path: String
     /// Lines read so far, blank ones included.
     public private(set) var linesRead: UInt64 = 0
 
-    private let fd: Int32
-    private let ownsDescriptor: Bool
+    private let source: DecompressingReader
 
+    /// Throws an `IOError` when the file cannot be opened or its compressed header is damaged.
     public init(path: String) throws {
         self.path = path
-        if path == "-" {
-            fd = STDIN_FILENO
-            ownsDescriptor = false
-        } else {
-            fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw IOError("cannot open \(path)", errno: errno) }
-            ownsDescriptor = true
-        }
+        source = try DecompressingReader(path: path)
     }
 
-    deinit {
-        if ownsDescriptor { close(fd) }
-    }
+    public var format: DecompressingReader.Format { source.format }
+
+    /// The `DatasetHeader` the compressed file carries, if any.
+    public var header: DatasetHeader? { source.header }
+
+    /// After `forEachFrame`: the compressed data stopped mid-way (the file was cut short).
+    public var endedEarly: Bool { source.endedEarly }
 
     /// Calls `body` with each non-blank line's frame or error, in order. Throws an `IOError` when
     /// the file cannot be read, or what `body` throws (to stop early).
@@ -66,11 +65,7 @@ public final class NDJSONReader {
         var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw IOError("cannot read \(path)", errno: errno)
-            }
+            let n = try chunk.withUnsafeMutableBytes { try source.read(into: $0) }
             if n == 0 { break }
             var start = 0
             for i in 0..<n where chunk[i] == 0x0A {

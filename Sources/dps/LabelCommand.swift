@@ -218,6 +218,15 @@ struct LabelCommand: AsyncParsableCommand {
                         if strict { throw StopAtError() }
                     }
                 }
+                if reader.endedEarly {
+                    // A compressed file cut short (its writer killed): its lines up to the cut
+                    // were kept; the broken last one, if any, was a bad line above.
+                    Stderr.line(
+                        "dps: warning: \(path): the compressed data ends early (file cut short?): "
+                            + "kept the \(reader.linesRead) lines before the cut")
+                    sink.countError()
+                    if strict { return true }
+                }
             } catch is StopAtError {
                 return true
             } catch {
