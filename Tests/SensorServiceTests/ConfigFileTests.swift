@@ -43,6 +43,13 @@ struct ConfigFileTests {
             ipfix_observation_domain: 42
             include: ["198.51.100.0/24", "2001:db8::/32 proto udp"]
             exclude: ["port 22", "198.51.100.7 port 8000-8100"]
+            dataset_dir: /var/lib/dps/datasets
+            rules: /etc/dps/rules.yaml
+            dataset_compression: zstd
+            dataset_rotate: 600
+            dataset_rotate_bytes: 1048576
+            dataset_max_bytes: 10737418240
+            dataset_max_age: 604800
             """)
         var expected = RunSettings()
         expected.interfaces = ["eth0", "eth1.100"]
@@ -65,6 +72,13 @@ struct ConfigFileTests {
         expected.ipfixObservationDomain = 42
         expected.include = ["198.51.100.0/24", "2001:db8::/32 proto udp"]
         expected.exclude = ["port 22", "198.51.100.7 port 8000-8100"]
+        expected.datasetDir = "/var/lib/dps/datasets"
+        expected.rules = "/etc/dps/rules.yaml"
+        expected.datasetCompression = .zstd
+        expected.datasetRotate = 600
+        expected.datasetRotateBytes = 1_048_576
+        expected.datasetMaxBytes = 10_737_418_240
+        expected.datasetMaxAge = 604_800
         #expect(settings == expected)
         // Every setting has a key in the test above.
         #expect(RunSetting.all.allSatisfy { expected.has($0) })
@@ -96,6 +110,10 @@ struct ConfigFileTests {
         defaults.interfaces = ["eth0"]
         defaults.hmacKeyFile = "/etc/dps/kronos.key"
         defaults.metricsListen = "127.0.0.1:7470"
+        defaults.datasetDir = "/var/lib/dps/datasets"
+        defaults.rules = "/etc/dps/rules.yaml"
+        defaults.datasetMaxBytes = 53_687_091_200
+        defaults.datasetMaxAge = 2_592_000
         #expect(RunOptions(all) == defaults)
     }
 

@@ -46,6 +46,10 @@ struct SettingDeclarationTests {
         case "ipfix": (["--ipfix", "udp://127.0.0.1:4739", "--ipfix", "tcp://[::1]:4739"], "udp://127.0.0.1:4739,tcp://[::1]:4739")
         case "include": (["--include", "198.51.100.0/24", "--include", "port 443 proto tcp"], "198.51.100.0/24,port 443 proto tcp")
         case "exclude": (["--exclude", "2001:db8::/32 port 22"], "2001:db8::/32 port 22")
+        case "dataset_dir": (["--dataset-dir", "/var/lib/dps/datasets"], "/var/lib/dps/datasets")
+        case "rules": (["--rules", "/etc/dps/rules.yaml"], "/etc/dps/rules.yaml")
+        case "dataset_compression": (["--dataset-compression", "zstd"], "zstd")
+        case "dataset_rotate_bytes": (["--dataset-rotate-bytes", "1048576"], "1048576")
         case _ where setting.valueDescription.hasPrefix("seconds"): ([setting.flag, "2.5"], "2.5")
         default: ([setting.flag, "7"], "7")
         }
