@@ -16,7 +16,7 @@ struct Bench: ParsableCommand {
             comparison runs its baseline in the same run.
             """)
 
-    static let allMeasures = ["pipeline", "offline", "memory", "kronos", "ipfix", "backfill", "datapath"]
+    static let allMeasures = ["pipeline", "offline", "memory", "kronos", "ipfix", "backfill", "dataset", "datapath"]
 
     @Option(help: "The dps binary for the datapath measure (default: next to dps-bench).")
     var dps: String?
@@ -99,6 +99,9 @@ struct Bench: ParsableCommand {
             try BackfillBench.measure(
                 dps: dpsPath, pcaps: pcapDirectory, packets: tiny ? 20_000 : 1_000_000, rounds: tiny ? 1 : 3,
                 into: report)
+        }
+        attempt("dataset") {
+            try DatasetBench.measure(frames: tiny ? 20_000 : 1_000_000, rounds: tiny ? 1 : 3, pcaps: pcapDirectory, into: report)
         }
         // Last: the kernel tears deleted namespaces down in the background, after this returns;
         // the CPU measures should not share the machine with that.

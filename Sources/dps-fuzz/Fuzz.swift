@@ -6,6 +6,8 @@
 //   ndjson  one FlowFrame line
 //   rules   a rules file (YAML, or JSON when it starts with { or [)
 //   config  a dps.yaml config file
+//   compressed  a (gzip, zstd or plain) NDJSON file through the decompressing reader, as
+//           `dps label --ndjson`, `dps report` and the dataset recovery read one
 // Every input must come back as a value or a clean error: a crash, a sanitizer report, a hang or
 // unbounded memory is a finding.
 import SensorCore
@@ -17,12 +19,12 @@ import Glibc
 #endif
 
 enum FuzzTarget: String {
-    case packet, pcap, ndjson, rules, config
+    case packet, pcap, ndjson, rules, config, compressed
 
     static let current: FuzzTarget = {
         let name = getenv("DPS_FUZZ_TARGET").map { String(cString: $0) } ?? ""
         guard let target = FuzzTarget(rawValue: name) else {
-            let message = "dps-fuzz: set DPS_FUZZ_TARGET to packet, pcap, ndjson, rules or config\n"
+            let message = "dps-fuzz: set DPS_FUZZ_TARGET to packet, pcap, ndjson, rules, config or compressed\n"
             _ = message.withCString { write(STDERR_FILENO, $0, strlen($0)) }
             exit(2)
         }
@@ -58,6 +60,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         let text = String(decoding: input, as: UTF8.self)
         _ = try? RulesFile.parse(text, format: RulesFile.format(path: "fuzz", text: text), source: "fuzz")
     case .config: _ = try? ServiceConfig.parse(String(decoding: input, as: UTF8.self), source: "fuzz")
+    case .compressed: fuzzCompressed(input)
     }
     return 0
 }
@@ -89,3 +92,23 @@ private func fuzzPcap(_ input: UnsafeRawBufferPointer) {
         precondition(snapshot.count <= PacketParser.snapshotMax, "snapshot over 128 bytes")
     }
 }
+
+/// Like the pcap target, each input is written over one file; it is read through the
+/// decompressing reader and its lines parsed as frames. The decoded size is bounded (a small
+/// input that inflates without end is a hang, not a finding, for libFuzzer's timeout to catch).
+private let compressedPath = (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp") + "/dps-fuzz-\(getpid()).ndjson"
+
+private func fuzzCompressed(_ input: UnsafeRawBufferPointer) {
+    let fd = open(compressedPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { return }
+    let written = input.isEmpty ? 0 : write(fd, input.baseAddress, input.count)
+    close(fd)
+    guard written == input.count, let reader = try? NDJSONReader(path: compressedPath) else { return }
+    var frames = 0
+    try? reader.forEachFrame { _ in
+        frames += 1
+        if frames > 100_000 { throw FuzzStop() }
+    }
+}
+
+private struct FuzzStop: Error {}

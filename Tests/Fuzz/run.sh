@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Fuzzes dps's parsers of outside input with libFuzzer and AddressSanitizer (Swift's
 # -sanitize=fuzzer,address), each target for a bounded time:
-#   Tests/Fuzz/run.sh                 # 60 s per target (5 targets): the longer run, for anyone
+#   Tests/Fuzz/run.sh                 # 60 s per target (6 targets): the longer run, for anyone
 #   Tests/Fuzz/run.sh 15              # CI: 15 s per target
 #   Tests/Fuzz/run.sh 600 pcap rules  # chosen targets, 10 minutes each
 # Targets: packet (the packet parser), pcap (libpcap + the pcap source), ndjson (a FlowFrame
-# line), rules (a rules file), config (a dps.yaml). Seed corpora come from ../shared (captures,
+# line), rules (a rules file), config (a dps.yaml), compressed (a gzip/zstd/plain NDJSON file
+# through the decompressing reader). Seed corpora come from ../shared (captures,
 # sample frames) and the repository's own files, written under .build-fuzz/corpus/TARGET, where
 # the corpus grows between runs. A crash, a sanitizer report, a timeout (5 s per input) or an
 # input that needs more than 2 GB fails the run; libFuzzer saves the input in .build-fuzz/findings.
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(packet pcap ndjson rules config)
+((${#targets[@]})) || targets=(packet pcap ndjson rules config compressed)
 shared=${DPS_SHARED:-../shared}
 scratch=.build-fuzz
 

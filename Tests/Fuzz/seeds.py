@@ -104,6 +104,32 @@ for target in targets:
         put("config", "example.yaml", example.encode())
         uncommented = re.sub(r"^#([a-z_]+: )", r"\1", example, flags=re.M)
         put("config", "every-key.yaml", uncommented.encode())
+    elif target == "compressed":
+        import gzip, struct, zlib
+        sample = os.path.join(shared, "data", "sample_flows.ndjson")
+        text = b""
+        if os.path.exists(sample):
+            with open(sample, "rb") as f:
+                text = b"".join(f.read().splitlines(True)[:20])
+        put("compressed", "plain.ndjson", text)
+        put("compressed", "plain.ndjson.gz", gzip.compress(text))
+        put("compressed", "two-members.gz", gzip.compress(text[:500]) + gzip.compress(text[500:]))
+        # A gzip member with a header comment (FCOMMENT), as the dataset files have.
+        comment = b'{"format":"dps-dataset/1","host":"h","started":"2026-11-30T15:00:00Z","unmatched":"no label",' \
+            b'"rules":{"source":"built-in","sha256":"00","labels":["benign"],"text":"rules: []"}}'
+        raw = zlib.compressobj(1, zlib.DEFLATED, -15)
+        body = raw.compress(text) + raw.flush()
+        put("compressed", "comment.gz", b"\x1f\x8b\x08\x10" + b"\0" * 4 + b"\x00\x03" + comment + b"\0" + body
+            + struct.pack("<II", zlib.crc32(text), len(text) & 0xFFFFFFFF))
+        put("compressed", "cut.gz", gzip.compress(text)[:-30])
+        try:
+            import zstandard
+            frame = zstandard.ZstdCompressor(level=1).compress(text)
+            put("compressed", "plain.zst", frame)
+            put("compressed", "header.zst", struct.pack("<II", 0x184D2A50, len(comment)) + comment + frame)
+            put("compressed", "cut.zst", frame[:-20])
+        except ImportError:
+            pass  # python3-zstandard (.ci/setup) gives the zstd seeds
     else:
         sys.exit(f"seeds.py: unknown target {target}")
 for target in targets:

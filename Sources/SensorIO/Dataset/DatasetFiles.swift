@@ -344,15 +344,15 @@ public final class DatasetFiles {
     // MARK: The folder
 
     /// A finished dataset file of the folder.
-    struct Finished {
-        var path: String
-        var size: Int64
+    package struct Finished {
+        package var path: String
+        package var size: Int64
         /// Last modified: when it was finished (nanoseconds since the epoch).
-        var modified: Int64
+        package var modified: Int64
     }
 
     /// The folder's finished dataset files (`dps-*.ndjson.gz`, `dps-*.ndjson.zst`), oldest name first.
-    func finishedFiles() -> [Finished] {
+    package func finishedFiles() -> [Finished] {
         let directory = configuration.directory
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.filter { name in
