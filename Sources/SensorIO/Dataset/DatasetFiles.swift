@@ -107,15 +107,20 @@ public final class DatasetFiles {
 
     /// Takes one line (newline included).
     public func append(_ line: UnsafeRawBufferPointer) {
-        let time = now()
-        if current == nil && !open(at: time) {
+        append { $0.append(contentsOf: line) }
+    }
+
+    /// Takes the one line (newline included) that `write` appends to the buffer it is given:
+    /// encoded in place, with no copy. The clock is read only to open or finish a file.
+    public func append(_ write: (inout [UInt8]) -> Void) {
+        if current == nil && !open(at: now()) {
             counters.framesFailed += 1
             return
         }
-        pending.append(contentsOf: line)
+        write(&pending)
         pendingLines += 1
-        if pending.count >= Self.compressChunk { compressPending(flush: false, at: time) }
-        if let file = current, file.size >= configuration.rotateBytes { finishCurrent(at: time) }
+        if pending.count >= Self.compressChunk { compressPending(flush: false) }
+        if let file = current, file.size >= configuration.rotateBytes { finishCurrent(at: now()) }
     }
 
     /// The clock's work: flushes what waits (at most every `flushSeconds`, or at once with
@@ -186,7 +191,7 @@ public final class DatasetFiles {
     }
 
     /// Compresses the pending lines into the file (with `flush`, decodable up to the last of them).
-    private func compressPending(flush: Bool, at time: Int64) {
+    private func compressPending(flush: Bool, at time: Int64? = nil) {
         guard var file = current else { return }
         compressed.removeAll(keepingCapacity: true)
         let compressor = file.compressor
@@ -202,15 +207,15 @@ public final class DatasetFiles {
         file.unwrittenLines += pendingLines
         pending.removeAll(keepingCapacity: true)
         pendingLines = 0
-        if flush { file.flushedAt = time }
+        if flush { file.flushedAt = time ?? now() }
         current = file
-        writeCompressed(flushed: flush, at: time)
+        writeCompressed(flushed: flush)
     }
 
     /// Writes `compressed` to the file; after a flush (or the stream's end) the lines compressed
     /// since the last one count as written once it all lands. On failure the file is cut back to
     /// its last flush, where it decodes to exactly the lines counted, and set aside.
-    private func writeCompressed(flushed: Bool, at time: Int64) {
+    private func writeCompressed(flushed: Bool) {
         guard var file = current else { return }
         let written = compressed.withUnsafeBytes { raw -> Int32 in
             var offset = 0
@@ -248,12 +253,12 @@ public final class DatasetFiles {
         pendingLines = 0
         current = nil
         if file.flushedSize == 0 { unlink(file.partPath) }
-        failed("cannot write \(file.partPath)", errno: written, at: time)
+        failed("cannot write \(file.partPath)", errno: written, at: now())
     }
 
     /// Finishes the current file: the rest compressed, the stream ended, synced, renamed.
     private func finishCurrent(at time: Int64) {
-        compressPending(flush: false, at: time)
+        compressPending(flush: false)
         guard let file = current else { return }
         compressed.removeAll(keepingCapacity: true)
         do {
@@ -261,7 +266,7 @@ public final class DatasetFiles {
         } catch {
             preconditionFailure("\(error)")
         }
-        writeCompressed(flushed: true, at: time)
+        writeCompressed(flushed: true)
         guard let file = current else { return }
         current = nil
         fdatasync(file.fd)

@@ -139,7 +139,6 @@ public final class DatasetSink: FrameSink, @unchecked Sendable {
     private func writerLoop(_ firstRules: RuleSet) {
         var labeler = Labeler(rules: firstRules, maxPendingFlows: 2 * configuration.queueFrames)
         var batch: [FlowFrame] = []
-        var line: [UInt8] = []
         while true {
             condition.lock()
             while queue.count == head && newRules.isEmpty && !closing {
@@ -183,10 +182,10 @@ public final class DatasetSink: FrameSink, @unchecked Sendable {
                     frame.label = nil
                     unmatchedHere += 1
                 }
-                line.removeAll(keepingCapacity: true)
-                encoder.encode(frame, into: &line)
-                line.append(UInt8(ascii: "\n"))
-                line.withUnsafeBytes { files.append($0) }
+                files.append { buffer in
+                    encoder.encode(frame, into: &buffer)
+                    buffer.append(UInt8(ascii: "\n"))
+                }
             }
             batch.removeAll(keepingCapacity: true)
             for change in changes {
