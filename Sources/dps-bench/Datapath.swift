@@ -7,7 +7,9 @@ import Foundation
 /// reads (no ICMP unreachables). Rounds alternate: no hook, then `dps run --stdout --extended`
 /// attached to `dpsb1` (ingress and egress; `--attach` as given, auto by default). In each hook
 /// round: the interface's counters (rx+tx packets) vs the packets in the frames plus the counted
-/// drops, and the daemon's CPU (utime+stime from /proc/PID/stat) over the sending window.
+/// drops, and the daemon's CPU (utime+stime from /proc/PID/stat) over the sending window. The
+/// baseline, when Debian's softflowd and nfdump are there: softflowd on the same interface in the
+/// same flood, interleaved (`softflowdRound`), its ratio and the packets nfcapd stored.
 final class DatapathBench {
     static let nsA = "dpsb-a"
     static let nsB = "dpsb-b"
@@ -113,23 +115,23 @@ final class DatapathBench {
 
     // MARK: Shell
 
+    /// Runs a shell command (`system(3)`: fork, exec, waitpid) with its output in temporary
+    /// files; returns stdout. Foundation's `Process` with pipes hung here once daemons (nfcapd,
+    /// softflowd) were started from the same process.
     @discardableResult
     static func sh(_ command: String, check: Bool = true) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        let errPipe = Pipe()
-        process.standardError = errPipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let err = errPipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        if check && process.terminationStatus != 0 {
-            throw BenchError("`\(command)` failed (\(process.terminationStatus)): \(String(decoding: err, as: UTF8.self))")
+        let base = "/tmp/dps-bench-sh-\(getpid())"
+        defer {
+            unlink(base + ".out")
+            unlink(base + ".err")
         }
-        return String(decoding: data, as: UTF8.self)
+        let status = system("(\(command)) >\(base).out 2>\(base).err </dev/null")
+        let out = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
+        if check && status != 0 {
+            let err = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+            throw BenchError("`\(command)` failed (\(status)): \(err)")
+        }
+        return out
     }
 
     static func cleanup() {
@@ -268,6 +270,59 @@ final class DatapathBench {
                 + stat("filtered_not_included"), cpuSeconds: cpu1 - cpu0)
     }
 
+    /// One softflowd round: softflowd (libpcap on `dpsb1`, both directions) exporting NetFlow v10
+    /// (IPFIX) to an `nfcapd` in the same namespace; after the sending window `softflowctl
+    /// shutdown` exports every flow, and nfdump counts the packets nfcapd stored.
+    func softflowdRound(_ index: Int) throws -> (rate: Double, received: UInt64, collected: UInt64, cpuSeconds: Double) {
+        // Both run as daemons with pid files: Foundation's Process, with two long-lived children
+        // of its own, stopped reaping the short ones (`sh`) and hung.
+        let directory = "\(workdir)/nfcapd-\(index)"
+        let control = "\(workdir)/softflowd-\(index).ctl"
+        let collectorPid = "\(workdir)/nfcapd-\(index).pid"
+        let exporterPid = "\(workdir)/softflowd-\(index).pid"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        func pid(_ file: String) -> Int32? {
+            (try? String(contentsOfFile: file, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        func stop(_ file: String) {
+            guard let p = pid(file) else { return }
+            kill(p, SIGTERM)
+            let deadline = monotonicSeconds() + 10
+            while kill(p, 0) == 0 && monotonicSeconds() < deadline { usleep(20_000) }
+            if kill(p, 0) == 0 { kill(p, SIGKILL) }
+        }
+        try Self.sh(
+            "ip netns exec \(Self.nsB) \(BackfillBench.nfcapd) -D -P \(collectorPid) -b 127.0.0.1 -p 9995 -w \(directory) "
+                + "-B 8388608 >/dev/null 2>&1")
+        defer { stop(collectorPid) }
+        try Self.sh(
+            "ip netns exec \(Self.nsB) \(BackfillBench.softflowd) -i dpsb1 -n 127.0.0.1:9995 -v 10 -c \(control) "
+                + "-p \(exporterPid) >/dev/null 2>&1")
+        defer { stop(exporterPid) }
+        let deadline = monotonicSeconds() + 10
+        while !FileManager.default.fileExists(atPath: control) || pid(exporterPid) == nil || pid(collectorPid) == nil {
+            guard monotonicSeconds() < deadline else { throw BenchError("softflowd or nfcapd did not start") }
+            usleep(20_000)
+        }
+        usleep(300_000)  // the pcap handle is open before the control socket; nfcapd binds
+        let softflowd = pid(exporterPid)!
+        let before = try interfacePackets()
+        let cpu0 = Self.cpuTicks(softflowd) ?? 0
+        let (_, rate) = try send()
+        usleep(300_000)
+        let cpu1 = Self.cpuTicks(softflowd) ?? 0
+        let after = try interfacePackets()
+        // Exports every flow, then exits.
+        try Self.sh("ip netns exec \(Self.nsB) softflowctl -c \(control) shutdown >/dev/null 2>&1")
+        let stopDeadline = monotonicSeconds() + 20
+        while kill(softflowd, 0) == 0 && monotonicSeconds() < stopDeadline { usleep(20_000) }
+        usleep(500_000)  // nfcapd reads and stores the last datagrams
+        stop(collectorPid)
+        let summary = try Self.sh("\(BackfillBench.nfdump) -N -R \(directory)")
+        let collected = UInt64(BackfillBench.number(after: "total packets: ", in: summary))
+        return (rate, after - before, collected, cpu1 - cpu0)
+    }
+
     func measure(into report: Report) throws {
         log(
             "datapath: \(rounds) alternating rounds of \(seconds) s, UDP 200-byte payloads over veth, --attach \(attach)"
@@ -285,23 +340,59 @@ final class DatapathBench {
         }
         usleep(200_000)
         _ = try send()  // warm-up
+        // Each round: no hook, dps, no hook, softflowd, no hook; each sensor's rate is divided by
+        // the mean of the no-hook rates just before and after it.
+        let withSoftflowd = FileManager.default.isExecutableFile(atPath: BackfillBench.softflowd)
+            && FileManager.default.isExecutableFile(atPath: BackfillBench.nfcapd)
+        if !withSoftflowd { report.note("datapath: no softflowd/nfcapd (apt-get install softflowd nfdump): dps alone") }
         var base: [Double] = []
         var hooked: [HookRound] = []
+        var ratios: [Double] = []
+        var softflowdRatios: [Double] = []
+        var softflowdAccounted: [Double] = []
+        var softflowdCPU: [Double] = []
+        var next = try send().rate
         for i in 0..<rounds {
-            let b = try send()
-            base.append(b.rate)
-            log(String(format: "  round %d: no hook %.0f pkt/s", i + 1, b.rate))
+            let b = next
+            base.append(b)
+            log(String(format: "  round %d: no hook   %.0f pkt/s", i + 1, b))
             let h = try hookRound(i)
             hooked.append(h)
-            log(String(format: "  round %d: dps     %.0f pkt/s, received %llu, in frames %llu, drops %llu, cpu %.2f s",
+            log(String(format: "  round %d: dps       %.0f pkt/s, received %llu, in frames %llu, drops %llu, cpu %.2f s",
                        i + 1, h.rate, h.received, h.inFrames, h.drops, h.cpuSeconds))
+            next = try send().rate
+            log(String(format: "  round %d: no hook   %.0f pkt/s", i + 1, next))
+            ratios.append(h.rate / ((b + next) / 2))
+            guard withSoftflowd else { continue }
+            let between = next
+            let f = try softflowdRound(i)
+            next = try send().rate
+            log(String(format: "  round %d: softflowd %.0f pkt/s, received %llu, collected %llu, cpu %.2f s; no hook %.0f pkt/s",
+                       i + 1, f.rate, f.received, f.collected, f.cpuSeconds, next))
+            softflowdRatios.append(f.rate / ((between + next) / 2))
+            softflowdAccounted.append(f.received == 0 ? .nan : Double(f.collected) / Double(f.received) * 100)
+            softflowdCPU.append(f.received == 0 ? .nan : f.cpuSeconds / (Double(f.received) / 1e6))
         }
-        let ratios = zip(base, hooked).map { $1.rate / $0 }
+        log("  ratios: dps \(ratios.map { String(format: "%.3f", $0) }.joined(separator: " "))"
+            + (withSoftflowd ? "; softflowd \(softflowdRatios.map { String(format: "%.3f", $0) }.joined(separator: " "))" : ""))
+        if withSoftflowd {
+            report.add(Figure("datapath.softflowd_ratio", "datapath: softflowd (libpcap) / no hook (median of rounds)",
+                              median(softflowdRatios), "ratio"))
+            report.add(Figure("datapath.softflowd_accounted_pct",
+                              "datapath: softflowd, received packets stored by nfcapd (min of rounds)",
+                              softflowdAccounted.min() ?? .nan, "%"))
+            report.add(Figure("datapath.softflowd_cpu", "datapath: softflowd CPU-seconds per million packets (median)",
+                              median(softflowdCPU), "CPU s/Mpkt"))
+        }
         report.add(Figure("datapath.rate_no_hook", "datapath: sender pkt/s, no hook (median)", median(base), "pkt/s"))
         report.add(Figure("datapath.rate_dps", "datapath: sender pkt/s, dps attached (median)",
                           median(hooked.map(\.rate)), "pkt/s"))
         report.add(Figure("datapath.ratio", "datapath: attached / no hook (median of rounds)", median(ratios),
-                          "ratio", atLeast: 0.90))
+                          "ratio", atLeast: 0.95))
+        if withSoftflowd {
+            report.add(Figure("datapath.ratio_over_softflowd", "datapath: dps ratio / softflowd ratio (medians)",
+                              median(ratios) / median(softflowdRatios), "ratio", atLeast: 1))
+        }
         let completeness = hooked.map { r -> Double in
             r.received == 0 ? .nan : Double(r.inFrames + r.drops + r.otherCounted) / Double(r.received) * 100
         }
