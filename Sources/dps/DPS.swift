@@ -8,6 +8,6 @@ struct DPS: AsyncParsableCommand {
         commandName: "dps",
         abstract: "DeepPacketSentinel: an eBPF network flow sensor.",
         version: version,
-        subcommands: [RunCommand.self, LabelCommand.self, GenerateCommand.self, ListenCommand.self]
+        subcommands: [RunCommand.self, LabelCommand.self, GenerateCommand.self, ReportCommand.self, ListenCommand.self]
     )
 }

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import SensorIO
+import SensorService
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `dps report`: what labeled NDJSON files hold, as text, JSON or an HTML page with charts.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Summarize labeled FlowFrame files (NDJSON, .gz, .zst): labels, distributions, duplicates, rules, time.",
+        discussion: """
+            Per label: frames, share, bytes, duration and payload-length distributions, top \
+            destination ports, frames without payload; exact duplicate frames; the rules recorded \
+            in the files' dataset headers; time coverage and gaps from first_seen/last_seen; bad \
+            lines. One pass, memory bounded by what is distinct. Text on stdout by default; --json \
+            for machines; --html FILE also writes one self-contained page with charts. Exit 1 when \
+            a file cannot be read or is damaged (what was read before still counts).
+            """
+    )
+
+    @Argument(help: ArgumentHelp("NDJSON files, plain, gzip or zstd (- for stdin).", valueName: "FILE"))
+    var files: [String]
+
+    @Flag(help: "Write the report as JSON instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("give at least one file (- for stdin)") }
+        guard files.filter({ $0 == "-" }).count <= 1 else { throw ValidationError("- (stdin) can be read once") }
+    }
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        var builder = DatasetReportBuilder()
+        var failed = false
+        for path in files {
+            let file = builder.read(path: path)
+            if let error = file.error {
+                Stderr.line("dps: error: \(error)")
+                failed = true
+            }
+            if file.endedEarly {
+                Stderr.line(
+                    "dps: warning: \(path): the compressed data ends early (file cut short?): "
+                        + "read the \(file.lines) lines before the cut")
+            }
+        }
+        let report = builder.finish()
+        let output = json ? report.json() : Array(report.text().utf8)
+        if !Self.write(output, to: STDOUT_FILENO) && errno != EPIPE {
+            Stderr.line("dps: error: cannot write the report: \(String(cString: strerror(errno)))")
+            failed = true
+        }
+        if failed { throw ExitCode.failure }
+    }
+
+    /// All of `bytes`, however many write(2) calls that takes; false on an error (errno says).
+    static func write(_ bytes: [UInt8], to fd: Int32) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += n
+            }
+            return true
+        }
+    }
+}
