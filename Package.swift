@@ -108,7 +108,10 @@ let package = Package(
         .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore", "TestSupport"]),
         .testTarget(
             name: "SensorIOTests",
-            dependencies: ["SensorIO", "SensorCore", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "SensorIO", "SensorCore", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                "CZlib",  // the HTML report test reads chromium's PNG screenshot
+            ]
         ),
         .testTarget(
             name: "SensorKernelTests",

@@ -28,6 +28,9 @@ struct ReportCommand: ParsableCommand {
     @Flag(help: "Write the report as JSON instead of text.")
     var json = false
 
+    @Option(help: ArgumentHelp("Also write the report as a self-contained HTML page with charts.", valueName: "FILE"))
+    var html: String?
+
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one file (- for stdin)") }
         guard files.filter({ $0 == "-" }).count <= 1 else { throw ValidationError("- (stdin) can be read once") }
@@ -50,6 +53,14 @@ struct ReportCommand: ParsableCommand {
             }
         }
         let report = builder.finish()
+        if let html {
+            do {
+                try Data(report.html().utf8).write(to: URL(fileURLWithPath: html))
+            } catch {
+                Stderr.line("dps: error: cannot write \(html): \(error.localizedDescription)")
+                failed = true
+            }
+        }
         let output = json ? report.json() : Array(report.text().utf8)
         if !Self.write(output, to: STDOUT_FILENO) && errno != EPIPE {
             Stderr.line("dps: error: cannot write the report: \(String(cString: strerror(errno)))")
