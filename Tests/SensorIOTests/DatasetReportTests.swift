@@ -277,6 +277,25 @@ struct DatasetReportTests {
         #expect(!text.contains(" \n"), "no trailing spaces")
     }
 
+    @Test("hostile values (huge durations and bytes, times at Int64's ends, odd labels) render as text, JSON and HTML")
+    func hostileValues() throws {
+        let edge: Int64 = 9_000_000_000_000_000_000
+        var builder = DatasetReportBuilder()
+        for (i, duration) in [1.7e308, 1.7e308, 1e300, 0, 5e-324].enumerated() {
+            builder.add(Self.frame(label: "x\u{1b}[2J\n<b>", duration: duration, bytesIn: .max, bytesOut: .max, sport: UInt16(i)))
+        }
+        builder.add(Self.frame(label: "early", first: -edge, last: -edge))
+        builder.add(Self.frame(label: "late", first: edge, last: edge))
+        builder.add(Self.frame(label: "", first: 1, last: 0))
+        let report = builder.finish()
+        #expect(report.time?.gaps.count == 2)
+        #expect(!report.text().contains("\u{1b}"))
+        let json = try JSONSerialization.jsonObject(with: Data(report.json())) as? [String: Any]
+        #expect(json?["frames"] as? Int == 8)
+        let html = report.html()
+        #expect(html.contains("id=\"time-chart\"") && !html.contains("<b>"))
+    }
+
     @Test("UTC times from epoch microseconds, also before 1970 and in leap years")
     func utc() {
         #expect(ReportFormat.utc(0) == "1970-01-01 00:00:00")

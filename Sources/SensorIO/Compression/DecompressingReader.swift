@@ -297,6 +297,8 @@ public final class DecompressingReader {
                     endedEarly = true
                     return 0
                 }
+                // Input and room were there: zlib never stalls so (a guard against a loop).
+                guard available == 0 || before != available else { throw damaged("zlib made no progress") }
             default:
                 // The bytes decoded before the damage (a failed check comes after all of them).
                 if produced > 0 {
@@ -402,6 +404,8 @@ public final class DecompressingReader {
                 endedEarly = zstdFrameOpen
                 return 0
             }
+            // Input and room were there: zstd takes input into its own buffer, never stalls so.
+            guard source.pos > 0 || source.size == 0 else { throw damaged("zstd made no progress") }
         }
     }
 }

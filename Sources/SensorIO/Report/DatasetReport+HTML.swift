@@ -265,7 +265,12 @@ private struct HTMLPage {
         let bins = time.bins
         let start = time.binStart
         let binWidth = time.binWidth
-        let end = start &+ binWidth &* Int64(bins.count)
+        // Bin i starts at start + i × binWidth (saturating: hostile times reach Int64's ends).
+        func binTime(_ i: Int) -> Int64 {
+            let exact = Double(start) + Double(binWidth) * Double(i)
+            return exact >= Double(Int64.max) ? .max : Int64(exact)
+        }
+        let end = binTime(bins.count)
         let domain = max(Double(end) - Double(start), 1)
         func x(_ t: Int64) -> Double { left + (Double(t) - Double(start)) / domain * plotWidth }
         let totals = bins.map { $0.reduce(0, +) }
@@ -314,12 +319,12 @@ private struct HTMLPage {
                 let name = report.labels[label].displayName
                 out += "<rect class=\"tbar\" data-bin=\"\(i)\" data-label=\"\(e(name))\" data-frames=\"\(count)\" x=\"\(ReportSVG.n(x0))\" "
                 out += "y=\"\(ReportSVG.n(y))\" width=\"\(ReportSVG.n(barWidth))\" height=\"\(ReportSVG.n(h))\" fill=\"\(color(label))\">"
-                out += "<title>\(e(ReportFormat.utc(start + Int64(i) * binWidth))): \(e(name)) \(ReportFormat.count(count))</title></rect>"
+                out += "<title>\(e(ReportFormat.utc(binTime(i)))): \(e(name)) \(ReportFormat.count(count))</title></rect>"
             }
             out += "\n"
         }
         let (step, timeTicks) = ReportSVG.timeTicks(from: start, to: end)
-        let spansDays = ReportFormat.civil(start).day != ReportFormat.civil(end).day || end - start > 86_400_000_000
+        let spansDays = ReportFormat.civil(start).day != ReportFormat.civil(end).day || Double(end) - Double(start) > 86_400e6
         for tick in timeTicks {
             let tx = x(tick)
             out += "<line class=\"axis-tick\" x1=\"\(ReportSVG.n(tx))\" y1=\"\(ReportSVG.n(baseY))\" x2=\"\(ReportSVG.n(tx))\" y2=\"\(ReportSVG.n(baseY + 5))\"/>"

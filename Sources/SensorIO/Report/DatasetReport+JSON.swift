@@ -159,7 +159,11 @@ private struct JSONReport: Encodable {
     }
 
     /// Rounded to microseconds (or to 6 decimals for shares): no float noise in the text.
-    static func micro(_ value: Double) -> Double { (value * 1e6).rounded() / 1e6 }
+    static func micro(_ value: Double) -> Double {
+        guard value.isFinite else { return .greatestFiniteMagnitude }  // a sum past 1.8e308 (hostile durations)
+        let rounded = (value * 1e6).rounded() / 1e6
+        return rounded.isFinite ? rounded : value
+    }
 
     static func seconds(_ micros: Int64) -> Double { Double(micros) / 1e6 }
 

@@ -129,7 +129,7 @@ public struct DatasetReport: Sendable {
     public struct Gap: Sendable, Equatable {
         public var start: Int64
         public var end: Int64
-        public var seconds: Double { Double(end - start) / 1e6 }
+        public var seconds: Double { (Double(end) - Double(start)) / 1e6 }
     }
 
     public struct Time: Sendable {

@@ -41,8 +41,11 @@ public struct LogHistogram: Sendable, Equatable {
     }
 
     public static func bucket(of value: Double) -> Int {
-        let index = Int((log10(value / lowest) * Double(bucketsPerDecade)).rounded(.down))
-        return Swift.min(Swift.max(index, 0), decades * bucketsPerDecade - 1)
+        // In log space: value / lowest overflows for values near Double's largest.
+        let position = ((log10(value) - log10(lowest)) * Double(bucketsPerDecade)).rounded(.down)
+        let last = decades * bucketsPerDecade - 1
+        guard position.isFinite else { return position > 0 ? last : 0 }
+        return Int(Swift.min(Swift.max(position, 0), Double(last)))
     }
 
     /// The lower edge of bucket `index`.

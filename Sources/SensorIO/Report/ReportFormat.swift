@@ -36,7 +36,7 @@ enum ReportFormat {
         if value == 0 { return "0" }
         if value < 1e-3 { return String(format: "%.3g µs", value * 1e6) }
         if value < 1 { return String(format: "%.3g ms", value * 1e3) }
-        if value < 60 { return String(format: "%.3g s", value) }
+        if value < 60 || value >= 1e12 { return String(format: "%.3g s", value) }
         let whole = Int64(value.rounded())
         if whole < 3600 { return "\(whole / 60) min \(whole % 60) s" }
         if whole < 86400 { return "\(whole / 3600) h \(whole % 3600 / 60) min" }

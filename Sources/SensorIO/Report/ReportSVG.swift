@@ -84,13 +84,18 @@ enum ReportSVG {
 
     /// Ticks on round UTC times between `start` and `end` (microseconds), about `count` of them.
     static func timeTicks(from start: Int64, to end: Int64, count: Int = 7) -> (step: Int64, ticks: [Int64]) {
-        let span = max(end - start, 1)
+        let (difference, overflow) = end.subtractingReportingOverflow(start)
+        let span = overflow ? Int64.max : max(difference, 1)
         let step = timeSteps.first { span / $0 <= Int64(count) } ?? max(span / Int64(count), 1)
-        var tick = (start / step + (start % step > 0 ? 1 : 0)) * step
+        let (first, firstOverflow) = (start / step + (start % step > 0 ? 1 : 0)).multipliedReportingOverflow(by: step)
+        guard !firstOverflow else { return (step, []) }
+        var tick = first
         var ticks: [Int64] = []
         while tick <= end && ticks.count < 50 {
             ticks.append(tick)
-            tick += step
+            let (next, overflow) = tick.addingReportingOverflow(step)
+            if overflow { break }
+            tick = next
         }
         return (step, ticks)
     }
