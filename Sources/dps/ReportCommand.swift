@@ -11,7 +11,8 @@ import Glibc
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Summarize labeled FlowFrame files (NDJSON, .gz, .zst): labels, distributions, duplicates, rules, time.",
+        abstract:
+            "Summarize labeled FlowFrame files (NDJSON, .gz, .zst): labels, distributions, duplicates, rules, time.",
         discussion: """
             Per label: frames, share, bytes, duration and payload-length distributions, top \
             destination ports, frames without payload; exact duplicate frames; the rules recorded \

@@ -99,7 +99,8 @@ struct DatasetReportTests {
 
     @Test("payload lengths: exact quantiles over frames with a payload; frames without are counted apart")
     func payloadLengths() throws {
-        let frames = (1...100).map { Self.frame(label: "x", payload: $0) } + (0..<25).map { _ in Self.frame(label: "x") }
+        let frames =
+            (1...100).map { Self.frame(label: "x", payload: $0) } + (0..<25).map { _ in Self.frame(label: "x") }
         let label = Self.report(frames).labels[0]
         #expect(label.noPayload == 25)
         let p = try #require(label.payload)
@@ -190,11 +191,13 @@ struct DatasetReportTests {
         for (path, h) in [("a.gz", header("s1", "aa")), ("b.gz", header("s2", "aa")), ("c.zst", header("s1", "bb"))] {
             builder.add(
                 file: DatasetReport.File(
-                    path: path, format: .gzip, lines: 0, frames: 0, badLines: 0, endedEarly: false, error: nil, header: h))
+                    path: path, format: .gzip, lines: 0, frames: 0, badLines: 0, endedEarly: false, error: nil,
+                    header: h))
         }
         builder.add(
             file: DatasetReport.File(
-                path: "plain", format: .plain, lines: 0, frames: 0, badLines: 0, endedEarly: false, error: nil, header: nil))
+                path: "plain", format: .plain, lines: 0, frames: 0, badLines: 0, endedEarly: false, error: nil,
+                header: nil))
         let rules = builder.finish().rules
         #expect(rules.map(\.sha256) == ["aa", "bb"])
         #expect(rules[0].files == ["a.gz", "b.gz"] && rules[0].hosts == ["s1", "s2"])
@@ -221,24 +224,33 @@ struct DatasetReportTests {
 
     @Test("JSON: stable keys and the known values")
     func json() throws {
-        var frames = (1...10).map { Self.frame(label: "a", duration: Double($0), payload: $0, first: Self.t0 + Int64($0) * 1_000_000) }
+        var frames = (1...10).map {
+            Self.frame(label: "a", duration: Double($0), payload: $0, first: Self.t0 + Int64($0) * 1_000_000)
+        }
         frames.append(frames[0])
         frames.append(Self.frame(label: nil, duration: 0, dport: 53))
         var builder = DatasetReportBuilder()
         for frame in frames { builder.add(frame) }
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(builder.finish().json())) as? [String: Any])
-        #expect(Set(object.keys) == [
-            "format", "files", "frames", "distinct_frames", "duplicate_frames", "bad_lines", "bad_line_examples", "labels",
-            "rules", "time",
-        ])
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(builder.finish().json())) as? [String: Any])
+        #expect(
+            Set(object.keys) == [
+                "format", "files", "frames", "distinct_frames", "duplicate_frames", "bad_lines", "bad_line_examples",
+                "labels",
+                "rules", "time",
+            ])
         #expect(object["format"] as? String == "dps-report/1")
-        #expect(object["frames"] as? Int == 12 && object["duplicate_frames"] as? Int == 1 && object["distinct_frames"] as? Int == 11)
+        #expect(
+            object["frames"] as? Int == 12 && object["duplicate_frames"] as? Int == 1
+                && object["distinct_frames"] as? Int == 11)
         let labels = try #require(object["labels"] as? [[String: Any]])
         #expect(labels.count == 2)
-        #expect(Set(labels[0].keys) == [
-            "label", "other_labels", "frames", "share", "bytes", "bytes_share", "no_payload", "duplicates", "duration_seconds",
-            "payload_bytes", "top_dst_ports",
-        ])
+        #expect(
+            Set(labels[0].keys) == [
+                "label", "other_labels", "frames", "share", "bytes", "bytes_share", "no_payload", "duplicates",
+                "duration_seconds",
+                "payload_bytes", "top_dst_ports",
+            ])
         #expect(labels[0]["label"] as? String == "a" && labels[0]["frames"] as? Int == 11)
         #expect(labels[1]["label"] is NSNull && labels[1]["frames"] as? Int == 1)
         #expect(labels[1]["payload_bytes"] is NSNull)
@@ -250,10 +262,12 @@ struct DatasetReportTests {
         let ports = try #require(labels[1]["top_dst_ports"] as? [[String: Any]])
         #expect(ports.first?["port"] as? Int == 53 && ports.first?["frames"] as? Int == 1)
         let time = try #require(object["time"] as? [String: Any])
-        #expect(Set(time.keys) == [
-            "known", "frames_without_time", "first_seen", "last_seen", "first_seen_utc", "last_seen_utc", "span_seconds",
-            "gap_threshold_seconds", "gaps",
-        ])
+        #expect(
+            Set(time.keys) == [
+                "known", "frames_without_time", "first_seen", "last_seen", "first_seen_utc", "last_seen_utc",
+                "span_seconds",
+                "gap_threshold_seconds", "gaps",
+            ])
         #expect(time["known"] as? Bool == true && time["frames_without_time"] as? Int == 1)
         #expect(time["first_seen_utc"] as? String == "2026-11-30T15:00:01.000000Z")
         #expect(time["last_seen_utc"] as? String == "2026-11-30T15:00:20.000000Z")
@@ -281,8 +295,10 @@ struct DatasetReportTests {
     func hostileValues() throws {
         let edge: Int64 = 9_000_000_000_000_000_000
         var builder = DatasetReportBuilder()
-        for (i, duration) in [1.7e308, 1.7e308, 1e300, 0, 5e-324].enumerated() {
-            builder.add(Self.frame(label: "x\u{1b}[2J\n<b>", duration: duration, bytesIn: .max, bytesOut: .max, sport: UInt16(i)))
+        for (i, duration) in [1.7e308, 1.7e308, 1e300, 0, Double.leastNonzeroMagnitude].enumerated() {
+            builder.add(
+                Self.frame(
+                    label: "x\u{1b}[2J\n<b>", duration: duration, bytesIn: .max, bytesOut: .max, sport: UInt16(i)))
         }
         builder.add(Self.frame(label: "early", first: -edge, last: -edge))
         builder.add(Self.frame(label: "late", first: edge, last: edge))

@@ -57,8 +57,10 @@ struct DecompressingReaderTests {
     static let text: [UInt8] = {
         var lines = ""
         for i in 0..<5_000 {
-            lines += #"{"src_ip":"198.51.100.\#(i % 250)","dst_ip":"203.0.113.\#(i % 7)","src_port":\#(1024 + i * 7919 % 60000),"#
-            lines += #""dst_port":443,"protocol":"TCP","bytes_in":\#(i * 31 % 9973),"bytes_out":\#(i * 17 % 7919),"duration":0.\#(i),"#
+            lines +=
+                #"{"src_ip":"198.51.100.\#(i % 250)","dst_ip":"203.0.113.\#(i % 7)","src_port":\#(1024 + i * 7919 % 60000),"#
+            lines +=
+                #""dst_port":443,"protocol":"TCP","bytes_in":\#(i * 31 % 9973),"bytes_out":\#(i * 17 % 7919),"duration":0.\#(i),"#
             lines += #""payload":null,"label":"benign"}"# + "\n"
         }
         return Array(lines.utf8)
@@ -66,7 +68,8 @@ struct DecompressingReaderTests {
 
     static let header = DatasetHeader(
         host: "sensor-1", started: "2026-11-30T15:00:00Z",
-        rules: .init(source: "built-in", sha256: String(repeating: "ab", count: 32), labels: ["benign", "c2"],
+        rules: .init(
+            source: "built-in", sha256: String(repeating: "ab", count: 32), labels: ["benign", "c2"],
             text: "rules:\n  - label: \"benign\"\n    match: {}\n"),
         unmatched: "skip")
 
@@ -89,7 +92,9 @@ struct DecompressingReaderTests {
         try dir.write("a.ndjson", Self.text)
         try dir.write("b.ndjson", Array("second member\n".utf8))
         try dir.shell("gzip -k a.ndjson && gzip -k -9 b.ndjson && cat a.ndjson.gz b.ndjson.gz > ab.gz")
-        try dir.shell("python3 -c 'import gzip,sys; open(\"p.gz\",\"wb\").write(gzip.compress(open(\"a.ndjson\",\"rb\").read()))'")
+        try dir.shell(
+            "python3 -c 'import gzip,sys; open(\"p.gz\",\"wb\").write(gzip.compress(open(\"a.ndjson\",\"rb\").read()))'"
+        )
         let cli = try Self.decode(dir.path("a.ndjson.gz"))
         #expect(cli.bytes == Self.text && cli.format == .gzip && !cli.endedEarly && cli.header == nil)
         #expect(try Self.decode(dir.path("p.gz")).bytes == Self.text)
@@ -123,7 +128,8 @@ struct DecompressingReaderTests {
 
     /// A zstd skippable frame: magic, size (little-endian), content.
     static func skippable(_ magic: UInt32, _ content: [UInt8]) -> [UInt8] {
-        withUnsafeBytes(of: magic.littleEndian, Array.init) + withUnsafeBytes(of: UInt32(content.count).littleEndian, Array.init)
+        withUnsafeBytes(of: magic.littleEndian, Array.init)
+            + withUnsafeBytes(of: UInt32(content.count).littleEndian, Array.init)
             + content
     }
 
@@ -179,7 +185,8 @@ struct DecompressingReaderTests {
         #expect(try DecompressingReader(path: dir.path("h.zst")).header == Self.header)
 
         // Another magic first, then the header: still before the data frame.
-        try dir.write("h2.zst", Self.skippable(0x184D_2A51, [1, 2, 3]) + Self.skippable(0x184D_2A50, Self.header.json()) + data)
+        try dir.write(
+            "h2.zst", Self.skippable(0x184D_2A51, [1, 2, 3]) + Self.skippable(0x184D_2A50, Self.header.json()) + data)
         #expect(try Self.decode(dir.path("h2.zst")).header == Self.header)
         // The header magic with other content, another magic with a header, or a header after data.
         let others = [
@@ -205,7 +212,8 @@ struct DecompressingReaderTests {
             let decoded = try Self.decode(try dir.write("cut.gz", Array(whole[0..<cut])))
             #expect(decoded.endedEarly, "cut at \(cut) of \(whole.count)")
             #expect(Self.text.starts(with: decoded.bytes))
-            #expect(decoded.bytes.count > Self.text.count * cut / whole.count / 2, "cut at \(cut): \(decoded.bytes.count)")
+            #expect(
+                decoded.bytes.count > Self.text.count * cut / whole.count / 2, "cut at \(cut): \(decoded.bytes.count)")
         }
         // Cut inside the trailer: all the data is there.
         #expect(try Self.decode(try dir.write("t.gz", Array(whole.dropLast(3)))).bytes == Self.text)
@@ -300,7 +308,9 @@ struct DecompressingReaderTests {
         badChecksum[whole.count - 1] ^= 0xFF
         var badData = whole
         for i in whole.count / 2..<whole.count / 2 + 64 { badData[i] = 0xFF }
-        for (name, bytes) in [("sum.zst", badChecksum), ("data.zst", badData), ("trailing.zst", whole + Array("garbage".utf8))] {
+        for (name, bytes) in [
+            ("sum.zst", badChecksum), ("data.zst", badData), ("trailing.zst", whole + Array("garbage".utf8)),
+        ] {
             let path = try dir.write(name, bytes)
             var returned: [UInt8] = []
             let error = #expect(throws: IOError.self, "\(name)") {
@@ -312,7 +322,9 @@ struct DecompressingReaderTests {
                     returned += buffer[0..<n]
                 }
             }
-            #expect(error?.description.hasPrefix("\(path): not valid zstd data at byte ") == true, "\(String(describing: error))")
+            #expect(
+                error?.description.hasPrefix("\(path): not valid zstd data at byte ") == true,
+                "\(String(describing: error))")
             // Junk after the frame: the data came out whole first. A failed checksum: zstd
             // withholds what it still buffered (up to a block) when it finds it.
             if name == "trailing.zst" {
@@ -336,7 +348,8 @@ struct DecompressingReaderTests {
             for _ in 0..<200 {
                 var bytes = whole
                 for _ in 0..<Int.random(in: 1...4, using: &generator) {
-                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(
+                        in: 0...255, using: &generator)
                 }
                 let cut = Int.random(in: 1...bytes.count, using: &generator)
                 let path = try dir.write("m", Array(bytes[0..<cut]))
@@ -388,7 +401,8 @@ struct DecompressingReaderTests {
     // MARK: - NDJSON
 
     /// The frames of an NDJSON file and its bad lines.
-    static func frames(_ path: String) throws -> (frames: [FlowFrame], errors: [NDJSONLineError], reader: NDJSONReader) {
+    static func frames(_ path: String) throws -> (frames: [FlowFrame], errors: [NDJSONLineError], reader: NDJSONReader)
+    {
         let reader = try NDJSONReader(path: path)
         var frames: [FlowFrame] = []
         var errors: [NDJSONLineError] = []
@@ -440,11 +454,15 @@ struct DecompressingReaderTests {
         try FileManager.default.copyItem(atPath: LabelSharedData.sampleFlows, toPath: dir.path("s.ndjson"))
         try dir.shell("gzip -k s.ndjson && zstd -q s.ndjson && cp s.ndjson.gz stdin.gz")
         let dps = TestPaths.dps
-        let plain = try sh([dps, "label", "--ndjson", dir.path("s.ndjson"), dir.path("s.ndjson"), dir.path("s.ndjson"),
-            "--out", dir.path("plain.out")])
+        let plain = try sh([
+            dps, "label", "--ndjson", dir.path("s.ndjson"), dir.path("s.ndjson"), dir.path("s.ndjson"),
+            "--out", dir.path("plain.out"),
+        ])
         #expect(plain.status == 0, "\(plain.err)")
-        let compressed = try sh(["/bin/sh", "-c",
-            "'\(dps)' label --ndjson '\(dir.path("s.ndjson.gz"))' '\(dir.path("s.ndjson.zst"))' - --out '\(dir.path("c.out"))' < '\(dir.path("stdin.gz"))'"])
+        let compressed = try sh([
+            "/bin/sh", "-c",
+            "'\(dps)' label --ndjson '\(dir.path("s.ndjson.gz"))' '\(dir.path("s.ndjson.zst"))' - --out '\(dir.path("c.out"))' < '\(dir.path("stdin.gz"))'",
+        ])
         #expect(compressed.status == 0, "\(compressed.err)")
         #expect(compressed.err.contains("errors=0 written=3000"), "\(compressed.err)")
         #expect(try dir.bytes("c.out") == (try dir.bytes("plain.out")))
@@ -454,7 +472,9 @@ struct DecompressingReaderTests {
         let cut = try dir.write("cut.ndjson.gz", Array(whole[0..<whole.count * 2 / 3]))
         let result = try sh([dps, "label", "--ndjson", cut, "--out", dir.path("cut.out")])
         #expect(result.status == 0, "\(result.err)")
-        #expect(result.err.contains("dps: warning: \(cut): the compressed data ends early (file cut short?)"), "\(result.err)")
+        #expect(
+            result.err.contains("dps: warning: \(cut): the compressed data ends early (file cut short?)"),
+            "\(result.err)")
         let kept = try dir.bytes("cut.out")
         let all = try dir.bytes("plain.out")
         #expect(kept.count > 0 && all.starts(with: kept))

@@ -17,7 +17,8 @@ struct ReportCommandTests {
         try dir.shell("gzip -k s.ndjson && zstd -q s.ndjson")
         let text = try sh([TestPaths.dps, "report", dir.path("s.ndjson.gz"), dir.path("s.ndjson.zst")])
         #expect(text.status == 0, "\(text.err)")
-        #expect(text.out.hasPrefix("dps report: 2 files, 2,000 frames, 4 labels, 1,000 duplicate frames, 0 bad lines\n"))
+        #expect(
+            text.out.hasPrefix("dps report: 2 files, 2,000 frames, 4 labels, 1,000 duplicate frames, 0 bad lines\n"))
         #expect(text.out.contains("  benign           1,486   74.3%"))
         #expect(text.out.contains("unknown: frames carry no first_seen"))
 

@@ -22,7 +22,9 @@ struct ReportHTMLTests {
 
     /// The labels and their colors, in the report's order (most frames first).
     static let labels = ["benign", "bittorrent", "ssh_bruteforce", "malware_c2"]
-    static let colors: [(UInt8, UInt8, UInt8)] = [(0x4E, 0x79, 0xA7), (0xF2, 0x8E, 0x2B), (0xE1, 0x57, 0x59), (0x76, 0xB7, 0xB2)]
+    static let colors: [(UInt8, UInt8, UInt8)] = [
+        (0x4E, 0x79, 0xA7), (0xF2, 0x8E, 0x2B), (0xE1, 0x57, 0x59), (0x76, 0xB7, 0xB2),
+    ]
 
     /// `dps generate` frames given first_seen/last_seen over 3 hours with a 25-minute hole, in a
     /// gzip file whose comment holds a DatasetHeader; the shared sample (no times) as zstd.
@@ -32,7 +34,8 @@ struct ReportHTMLTests {
         let header = DatasetHeader(
             host: "sensor-test", started: "2026-11-30T15:00:00Z",
             rules: .init(
-                source: "built-in", sha256: SHA256.hash(data: Data(rulesText.utf8)).map { String(format: "%02x", $0) }.joined(),
+                source: "built-in",
+                sha256: SHA256.hash(data: Data(rulesText.utf8)).map { String(format: "%02x", $0) }.joined(),
                 labels: RuleSet.defaults.rules.map(\.label), text: rulesText),
             unmatched: "skip")
         try dir.write("header.json", header.json())
@@ -85,9 +88,13 @@ struct ReportHTMLTests {
             #expect(!html.contains(needle), "the page holds \(needle)")
         }
 
-        let browser = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(dir.path("profile"))"]
+        let browser = [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            "--user-data-dir=\(dir.path("profile"))",
+        ]
         let shot = dir.path("report.png")
-        let screenshot = try sh(browser + ["--screenshot=\(shot)", "--window-size=1280,2000", "file://\(page)"], timeout: 30)
+        let screenshot = try sh(
+            browser + ["--screenshot=\(shot)", "--window-size=1280,2000", "file://\(page)"], timeout: 30)
         #expect(screenshot.status == 0, "\(screenshot.err)")
         // DPS_REPORT_SCREENSHOT=FILE keeps the screenshot (to look at it).
         if let keep = ProcessInfo.processInfo.environment["DPS_REPORT_SCREENSHOT"] {
@@ -183,7 +190,9 @@ struct PNGImage {
         guard bytes.count > 33, bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) else {
             throw Unsupported(description: "not a PNG")
         }
-        func be32(_ at: Int) -> Int { Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3]) }
+        func be32(_ at: Int) -> Int {
+            Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
+        }
         var offset = 8
         var compressed: [UInt8] = []
         while offset + 8 <= bytes.count {
@@ -194,7 +203,9 @@ struct PNGImage {
             if type == "IHDR" {
                 width = be32(data)
                 height = be32(data + 4)
-                guard bytes[data + 8] == 8, bytes[data + 12] == 0 else { throw Unsupported(description: "not 8-bit, or interlaced") }
+                guard bytes[data + 8] == 8, bytes[data + 12] == 0 else {
+                    throw Unsupported(description: "not 8-bit, or interlaced")
+                }
                 switch bytes[data + 9] {
                 case 2: channels = 3
                 case 6: channels = 4
@@ -211,7 +222,9 @@ struct PNGImage {
         var raw = [UInt8](repeating: 0, count: height * (stride + 1))
         var rawLength = uLongf(raw.count)
         let status = raw.withUnsafeMutableBufferPointer { out in
-            compressed.withUnsafeBufferPointer { uncompress(out.baseAddress, &rawLength, $0.baseAddress, uLong($0.count)) }
+            compressed.withUnsafeBufferPointer {
+                uncompress(out.baseAddress, &rawLength, $0.baseAddress, uLong($0.count))
+            }
         }
         guard status == Z_OK, Int(rawLength) == raw.count else { throw Unsupported(description: "zlib: \(status)") }
         pixels = [UInt8](repeating: 0, count: height * stride)

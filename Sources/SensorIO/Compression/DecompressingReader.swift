@@ -371,7 +371,9 @@ public final class DecompressingReader {
                     return
                 }
                 let count = min(left, available)
-                if keep { content.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[inputStart..<inputStart + count])) }
+                if keep {
+                    content.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[inputStart..<inputStart + count]))
+                }
                 consume(count)
                 left -= count
             }

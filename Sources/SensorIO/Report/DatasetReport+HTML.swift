@@ -77,12 +77,17 @@ private struct HTMLPage {
             ("Labels", ReportFormat.count(UInt64(report.labels.count)), ""),
             (
                 "Duplicates", ReportFormat.count(report.duplicates),
-                report.frames == 0 ? "" : ReportFormat.percent(Double(report.duplicates) / Double(report.frames)) + " of frames"
+                report.frames == 0
+                    ? "" : ReportFormat.percent(Double(report.duplicates) / Double(report.frames)) + " of frames"
             ),
             ("Bad lines", ReportFormat.count(report.badLines), report.badLines > 0 ? "skipped" : ""),
         ]
         if let time = report.time {
-            items.append(("Time span", ReportFormat.seconds(time.spanSeconds), "\(time.gaps.count) gap\(time.gaps.count == 1 ? "" : "s")"))
+            items.append(
+                (
+                    "Time span", ReportFormat.seconds(time.spanSeconds),
+                    "\(time.gaps.count) gap\(time.gaps.count == 1 ? "" : "s")"
+                ))
         } else {
             items.append(("Time span", "unknown", "no first_seen"))
         }
@@ -99,8 +104,8 @@ private struct HTMLPage {
         guard !report.labels.isEmpty else { return }
         out += "<nav class=\"legend\" aria-label=\"labels\">"
         for (i, label) in report.labels.enumerated() {
-            out += "<span class=\"key\" data-label=\"\(e(label.displayName))\"><span class=\"swatch\" style=\"background:\(color(i))\"></span>"
-            out += "\(e(label.displayName))</span>"
+            out +=
+                "<span class=\"key\" data-label=\"\(e(label.displayName))\">\(swatch(i))\(e(label.displayName))</span>"
         }
         out += "</nav>\n"
     }
@@ -113,136 +118,142 @@ private struct HTMLPage {
             out += "<p class=\"notice\">No frames.</p></section>\n"
             return
         }
-        let rowHeight = 34.0
-        let left = 190.0
-        let barArea = 620.0
-        let top = 8.0
-        let width = 1000.0
-        let height = top + rowHeight * Double(report.labels.count) + 44
-        let maxShare = report.labels.map(\.share).max() ?? 1
-        let ticks = ReportSVG.ticks(upTo: maxShare * 100, count: 5)
-        let scale = barArea / (ticks.last ?? 100)
-        out += "<svg class=\"chart\" id=\"balance-chart\" viewBox=\"0 0 \(ReportSVG.n(width)) \(ReportSVG.n(height))\" "
-        out += "role=\"img\" aria-label=\"frames per label\" xmlns=\"http://www.w3.org/2000/svg\">\n"
+        let (rowHeight, left, barArea, top, width) = (34.0, 190.0, 620.0, 8.0, 1000.0)
         let axisY = top + rowHeight * Double(report.labels.count)
+        let ticks = ReportSVG.ticks(upTo: (report.labels.map(\.share).max() ?? 1) * 100, count: 5)
+        let scale = barArea / (ticks.last ?? 100)
+        out += ReportSVG.open(
+            ["class": "chart", "id": "balance-chart"], width: width, height: axisY + 44, label: "frames per label")
         for tick in ticks {
             let x = left + tick * scale
-            out += "<line class=\"grid\" x1=\"\(ReportSVG.n(x))\" y1=\"\(ReportSVG.n(top))\" x2=\"\(ReportSVG.n(x))\" y2=\"\(ReportSVG.n(axisY))\"/>"
-            out += "<text class=\"tick\" x=\"\(ReportSVG.n(x))\" y=\"\(ReportSVG.n(axisY + 16))\" text-anchor=\"middle\">\(ReportSVG.n(tick))%</text>\n"
+            out += ReportSVG.line("grid", x, top, x, axisY)
+            out += ReportSVG.text("tick", x, axisY + 16, "\(ReportSVG.n(tick))%", anchor: "middle") + "\n"
         }
-        out += "<text class=\"axis-title\" x=\"\(ReportSVG.n(left + barArea / 2))\" y=\"\(ReportSVG.n(axisY + 36))\" text-anchor=\"middle\">share of frames</text>\n"
+        out += ReportSVG.text("axis-title", left + barArea / 2, axisY + 36, "share of frames", anchor: "middle") + "\n"
         for (i, label) in report.labels.enumerated() {
             let y = top + rowHeight * Double(i)
             let barWidth = max(label.share * 100 * scale, label.frames > 0 ? 1.5 : 0)
             let name = label.displayName
             let shown = name.count > 26 ? String(name.prefix(25)) + "…" : name
-            out += "<text class=\"row-label\" x=\"\(ReportSVG.n(left - 10))\" y=\"\(ReportSVG.n(y + rowHeight / 2 + 5))\" text-anchor=\"end\">\(e(shown))</text>"
-            out += "<rect class=\"bar\" data-label=\"\(e(name))\" data-frames=\"\(label.frames)\" data-share=\"\(String(format: "%.6f", label.share))\" "
-            out += "x=\"\(ReportSVG.n(left))\" y=\"\(ReportSVG.n(y + 5))\" width=\"\(ReportSVG.n(barWidth))\" height=\"\(ReportSVG.n(rowHeight - 10))\" rx=\"3\" fill=\"\(color(i))\">"
-            out += "<title>\(e(name)): \(ReportFormat.count(label.frames)) frames (\(ReportFormat.percent(label.share)))</title></rect>"
-            out += "<text class=\"value\" x=\"\(ReportSVG.n(left + barWidth + 8))\" y=\"\(ReportSVG.n(y + rowHeight / 2 + 5))\">"
-            out += "\(ReportFormat.count(label.frames)) · \(ReportFormat.percent(label.share))</text>\n"
+            let summary = "\(ReportFormat.count(label.frames)) · \(ReportFormat.percent(label.share))"
+            out += ReportSVG.text("row-label", left - 10, y + rowHeight / 2 + 5, shown, anchor: "end")
+            out += ReportSVG.element(
+                "rect",
+                [
+                    "class": "bar", "data-label": name, "data-frames": label.frames,
+                    "data-share": String(format: "%.6f", label.share), "x": left, "y": y + 5, "width": barWidth,
+                    "height": rowHeight - 10, "rx": 3, "fill": color(i),
+                ], "<title>\(e(name)): \(summary) of frames</title>")
+            out += ReportSVG.text("value", left + barWidth + 8, y + rowHeight / 2 + 5, summary) + "\n"
         }
-        out += "<line class=\"axis\" x1=\"\(ReportSVG.n(left))\" y1=\"\(ReportSVG.n(top))\" x2=\"\(ReportSVG.n(left))\" y2=\"\(ReportSVG.n(axisY))\"/>\n"
-        out += "</svg>\n</section>\n"
+        out += ReportSVG.line("axis", left, top, left, axisY) + "\n</svg>\n</section>\n"
     }
 
     // MARK: - Durations
 
     private mutating func durations() {
         out += "<section id=\"durations\"><h2>Duration per label</h2>\n"
-        let positive = report.labels.filter { $0.duration.count > $0.duration.zeros }
         guard !report.labels.isEmpty else {
             out += "<p class=\"notice\">No frames.</p></section>\n"
             return
         }
-        // One x range for all, whole decades, 5 bins per decade.
-        let perBin = LogHistogram.bucketsPerDecade / 5
-        let lowest = positive.map { $0.duration.minimum }.filter { $0 > 0 }.min() ?? 1
+        // One x range for all, whole decades.
+        let positive = report.labels.filter { $0.duration.count > $0.duration.zeros }
+        let lowest = positive.map(\.duration.minimum).filter { $0 > 0 }.min() ?? 1
         let highest = positive.map(\.duration.maximum).max() ?? 10
         var low = max(Int(floor(log10(lowest))), -6)
-        var high = min(Int(ceil(log10(highest))), -6 + LogHistogram.decades)
-        if high <= low { high = low + 1 }
+        let high = max(min(Int(ceil(log10(highest))), -6 + LogHistogram.decades), low + 1)
         if high - low < 2 { low = max(-6, high - 2) }
-        let anyZeros = report.labels.contains { $0.duration.zeros > 0 }
-        out += "<p class=\"caption\">Frames by duration, log scale, 5 bins per decade; the dashed line is the median. "
-        out += "Each chart has its own frame scale.</p>\n<div class=\"grid2\">\n"
-        for (i, label) in report.labels.enumerated() {
-            histogram(label, index: i, low: low, high: high, perBin: perBin, zeroSlot: anyZeros)
-        }
+        let axis = DurationAxis(low: low, high: high, zeroSlot: report.labels.contains { $0.duration.zeros > 0 })
+        out += "<p class=\"caption\">Frames by duration, log scale, \(DurationAxis.binsPerDecade) bins per decade; "
+        out += "the dashed line is the median. Each chart has its own frame scale.</p>\n<div class=\"grid2\">\n"
+        for (i, label) in report.labels.enumerated() { histogram(label, index: i, axis: axis) }
         out += "</div>\n</section>\n"
     }
 
-    private mutating func histogram(_ label: DatasetReport.Label, index: Int, low: Int, high: Int, perBin: Int, zeroSlot: Bool) {
-        let width = 480.0
-        let height = 240.0
-        let left = 56.0
-        let right = 24.0
-        let top = 26.0
-        let bottom = 50.0
+    /// The x axis the duration histograms share.
+    struct DurationAxis {
+        static let binsPerDecade = 5
+        static let bucketsPerBin = LogHistogram.bucketsPerDecade / binsPerDecade
+        /// Powers of ten of seconds, from 10^low to 10^high.
+        var low: Int
+        var high: Int
+        /// A bar for durations of 0 before the log scale.
+        var zeroSlot: Bool
+
+        var firstBin: Int { (low + 6) * Self.binsPerDecade }
+        var bins: Int { (high - low) * Self.binsPerDecade }
+    }
+
+    private mutating func histogram(_ label: DatasetReport.Label, index: Int, axis: DurationAxis) {
+        let (width, height, left, right, top, bottom) = (480.0, 240.0, 56.0, 24.0, 26.0, 50.0)
         let plotWidth = width - left - right
         let plotHeight = height - top - bottom
-        let groups = label.duration.grouped(by: perBin)
-        let binsPerDecade = LogHistogram.bucketsPerDecade / perBin
-        let first = (low + 6) * binsPerDecade
-        let last = (high + 6) * binsPerDecade  // exclusive
-        var counts = Array(groups[first..<min(last, groups.count)])
-        // Values outside the shown decades (none with the range above) go to the edge bins.
-        counts[0] += groups[0..<first].reduce(0, +)
-        counts[counts.count - 1] += groups[min(last, groups.count)...].reduce(0, +)
-        let slots = Double(counts.count + (zeroSlot ? 2 : 0))
-        let slot = plotWidth / slots
-        let logStart = left + (zeroSlot ? 2 * slot : 0)
-        let maxCount = Double(max(counts.max() ?? 0, label.duration.zeros, 1))
-        let ticks = ReportSVG.ticks(upTo: maxCount, count: 4)
-        let yScale = plotHeight / (ticks.last ?? maxCount)
         let baseY = top + plotHeight
+        // The bins shown; values outside them (none, with the range chosen) would go to the edges.
+        let groups = label.duration.grouped(by: DurationAxis.bucketsPerBin)
+        let last = min(axis.firstBin + axis.bins, groups.count)
+        var counts = Array(groups[axis.firstBin..<last])
+        counts[0] += groups[..<axis.firstBin].reduce(0, +)
+        counts[counts.count - 1] += groups[last...].reduce(0, +)
+        let slot = plotWidth / Double(counts.count + (axis.zeroSlot ? 2 : 0))
+        let logStart = left + (axis.zeroSlot ? 2 * slot : 0)
+        let ticks = ReportSVG.ticks(upTo: Double(max(counts.max() ?? 0, label.duration.zeros, 1)), count: 4)
+        let yScale = plotHeight / (ticks.last ?? 1)
         let name = label.displayName
-        out += "<figure class=\"hist\"><figcaption><span class=\"swatch\" style=\"background:\(color(index))\"></span>"
-        out += "\(e(name)) <span class=\"muted\">· \(ReportFormat.count(label.frames)) frames</span></figcaption>\n"
-        out += "<svg class=\"chart histogram\" data-label=\"\(e(name))\" data-frames=\"\(label.duration.count)\" "
-        out += "viewBox=\"0 0 \(ReportSVG.n(width)) \(ReportSVG.n(height))\" role=\"img\" aria-label=\"durations of \(e(name))\" xmlns=\"http://www.w3.org/2000/svg\">\n"
+        let fill = color(index)
+
+        out += "<figure class=\"hist\"><figcaption>\(swatch(index))\(e(name)) "
+        out += "<span class=\"muted\">· \(ReportFormat.count(label.frames)) frames</span></figcaption>\n"
+        out += ReportSVG.open(
+            ["class": "chart histogram", "data-label": name, "data-frames": label.duration.count], width: width,
+            height: height, label: "durations of \(name)")
         for tick in ticks {
             let y = baseY - tick * yScale
-            out += "<line class=\"grid\" x1=\"\(ReportSVG.n(left))\" y1=\"\(ReportSVG.n(y))\" x2=\"\(ReportSVG.n(width - right))\" y2=\"\(ReportSVG.n(y))\"/>"
-            out += "<text class=\"tick\" x=\"\(ReportSVG.n(left - 6))\" y=\"\(ReportSVG.n(y + 4))\" text-anchor=\"end\">\(ReportSVG.short(tick))</text>\n"
+            out += ReportSVG.line("grid", left, y, width - right, y)
+            out += ReportSVG.text("tick", left - 6, y + 4, ReportSVG.short(tick), anchor: "end") + "\n"
         }
-        let fill = color(index)
-        if zeroSlot {
-            let zeros = Double(label.duration.zeros)
-            let h = zeros * yScale
-            out += "<rect class=\"hbar zero\" data-min=\"0\" data-max=\"0\" data-frames=\"\(label.duration.zeros)\" x=\"\(ReportSVG.n(left + 1))\" "
-            out += "y=\"\(ReportSVG.n(baseY - h))\" width=\"\(ReportSVG.n(max(slot - 2, 1)))\" height=\"\(ReportSVG.n(h))\" fill=\"\(fill)\">"
-            out += "<title>0 s: \(ReportFormat.count(label.duration.zeros)) frames</title></rect>"
-            out += "<text class=\"tick\" x=\"\(ReportSVG.n(left + slot / 2))\" y=\"\(ReportSVG.n(baseY + 16))\" text-anchor=\"middle\">0</text>\n"
+        func bar(
+            _ kind: String, x: Double, width: Double, frames: UInt64, from lower: Double, to upper: Double
+        ) -> String {
+            let h = Double(frames) * yScale
+            let range = lower == upper ? "0 s" : "\(ReportFormat.seconds(lower)) – \(ReportFormat.seconds(upper))"
+            return ReportSVG.element(
+                "rect",
+                [
+                    "class": kind, "data-min": "\(lower)", "data-max": "\(upper)", "data-frames": frames, "x": x,
+                    "y": baseY - h,
+                    "width": width, "height": h, "fill": fill,
+                ], "<title>\(e(range)): \(ReportFormat.count(frames)) frames</title>") + "\n"
+        }
+        if axis.zeroSlot {
+            out += bar("hbar zero", x: left + 1, width: max(slot - 2, 1), frames: label.duration.zeros, from: 0, to: 0)
+            out += ReportSVG.text("tick", left + slot / 2, baseY + 16, "0", anchor: "middle") + "\n"
         }
         for (i, count) in counts.enumerated() {
-            let x = logStart + Double(i) * slot
-            let h = Double(count) * yScale
-            let lower = LogHistogram.lowerEdge((first + i) * perBin)
-            let upper = LogHistogram.lowerEdge((first + i + 1) * perBin)
-            out += "<rect class=\"hbar\" data-min=\"\(lower)\" data-max=\"\(upper)\" data-frames=\"\(count)\" x=\"\(ReportSVG.n(x + 0.5))\" "
-            out += "y=\"\(ReportSVG.n(baseY - h))\" width=\"\(ReportSVG.n(max(slot - 1, 0.5)))\" height=\"\(ReportSVG.n(h))\" fill=\"\(fill)\">"
-            out += "<title>\(ReportFormat.seconds(lower)) – \(ReportFormat.seconds(upper)): \(ReportFormat.count(count)) frames</title></rect>\n"
+            let bucket = (axis.firstBin + i) * DurationAxis.bucketsPerBin
+            out += bar(
+                "hbar", x: logStart + Double(i) * slot + 0.5, width: max(slot - 1, 0.5), frames: count,
+                from: LogHistogram.lowerEdge(bucket), to: LogHistogram.lowerEdge(bucket + DurationAxis.bucketsPerBin))
         }
-        // Decade ticks.
-        for exponent in low...high {
-            let x = logStart + Double((exponent - low) * binsPerDecade) * slot
-            out += "<line class=\"axis-tick\" x1=\"\(ReportSVG.n(x))\" y1=\"\(ReportSVG.n(baseY))\" x2=\"\(ReportSVG.n(x))\" y2=\"\(ReportSVG.n(baseY + 5))\"/>"
-            out += "<text class=\"tick\" x=\"\(ReportSVG.n(x))\" y=\"\(ReportSVG.n(baseY + 16))\" text-anchor=\"middle\">\(e(ReportSVG.decade(exponent)))</text>\n"
+        for exponent in axis.low...axis.high {
+            let x = logStart + Double((exponent - axis.low) * DurationAxis.binsPerDecade) * slot
+            out += ReportSVG.line("axis-tick", x, baseY, x, baseY + 5)
+            out += ReportSVG.text("tick", x, baseY + 16, ReportSVG.decade(exponent), anchor: "middle") + "\n"
         }
-        out += "<line class=\"axis\" x1=\"\(ReportSVG.n(left))\" y1=\"\(ReportSVG.n(baseY))\" x2=\"\(ReportSVG.n(width - right))\" y2=\"\(ReportSVG.n(baseY))\"/>\n"
+        out += ReportSVG.line("axis", left, baseY, width - right, baseY) + "\n"
         if let median = label.durations?.median, median > 0 {
-            let position = (log10(median) - Double(low)) * Double(binsPerDecade) * slot
+            let position = (log10(median) - Double(axis.low)) * Double(DurationAxis.binsPerDecade) * slot
             let x = min(max(logStart + position, logStart), width - right)
-            out += "<line class=\"median\" x1=\"\(ReportSVG.n(x))\" y1=\"\(ReportSVG.n(top - 6))\" x2=\"\(ReportSVG.n(x))\" y2=\"\(ReportSVG.n(baseY))\"/>"
-            let anchor = x > width - 140 ? "end" : "start"
-            let dx = anchor == "end" ? -4.0 : 4.0
-            out += "<text class=\"median-label\" x=\"\(ReportSVG.n(x + dx))\" y=\"\(ReportSVG.n(top - 10))\" text-anchor=\"\(anchor)\">median \(e(ReportFormat.seconds(median)))</text>\n"
+            let atRight = x > width - 140
+            out += ReportSVG.line("median", x, top - 6, x, baseY)
+            out +=
+                ReportSVG.text(
+                    "median-label", x + (atRight ? -4 : 4), top - 10, "median \(ReportFormat.seconds(median))",
+                    anchor: atRight ? "end" : "start") + "\n"
         }
-        out += "<text class=\"axis-title\" x=\"\(ReportSVG.n(left + plotWidth / 2))\" y=\"\(ReportSVG.n(height - 8))\" text-anchor=\"middle\">duration (log scale)</text>"
-        out += "<text class=\"axis-title\" transform=\"translate(14 \(ReportSVG.n(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">frames</text>\n"
-        out += "</svg></figure>\n"
+        out += ReportSVG.text("axis-title", left + plotWidth / 2, height - 8, "duration (log scale)", anchor: "middle")
+        out += ReportSVG.verticalTitle(14, top + plotHeight / 2, "frames") + "\n</svg></figure>\n"
     }
 
     // MARK: - Time
@@ -251,60 +262,69 @@ private struct HTMLPage {
         out += "<section id=\"frames-over-time\"><h2>Frames over time</h2>\n"
         guard let time = report.time else {
             out += "<p class=\"notice\" id=\"no-time\">Time unknown: the frames carry no <code>first_seen</code> "
-            out += "(basic frames; <code>dps label --extended</code> and the sensor's dataset files write it).</p>\n</section>\n"
+            out +=
+                "(basic frames; <code>dps label --extended</code> and the sensor's dataset files write it).</p>\n</section>\n"
             return
         }
-        let width = 1000.0
-        let height = 330.0
-        let left = 64.0
-        let right = 20.0
-        let top = 16.0
-        let bottom = 58.0
+        let (width, height, left, right, top, bottom) = (1000.0, 330.0, 64.0, 20.0, 16.0, 58.0)
         let plotWidth = width - left - right
         let plotHeight = height - top - bottom
+        let baseY = top + plotHeight
         let bins = time.bins
-        let start = time.binStart
-        let binWidth = time.binWidth
-        // Bin i starts at start + i × binWidth (saturating: hostile times reach Int64's ends).
+        // Bin i starts at binStart + i × binWidth (saturating: hostile times reach Int64's ends).
         func binTime(_ i: Int) -> Int64 {
-            let exact = Double(start) + Double(binWidth) * Double(i)
+            let exact = Double(time.binStart) + Double(time.binWidth) * Double(i)
             return exact >= Double(Int64.max) ? .max : Int64(exact)
         }
+        let start = time.binStart
         let end = binTime(bins.count)
         let domain = max(Double(end) - Double(start), 1)
         func x(_ t: Int64) -> Double { left + (Double(t) - Double(start)) / domain * plotWidth }
-        let totals = bins.map { $0.reduce(0, +) }
-        let ticks = ReportSVG.ticks(upTo: Double(max(totals.max() ?? 1, 1)), count: 5)
+        let ticks = ReportSVG.ticks(upTo: Double(max(bins.map { $0.reduce(0, +) }.max() ?? 1, 1)), count: 5)
         let yScale = plotHeight / (ticks.last ?? 1)
-        let baseY = top + plotHeight
-        out += "<p class=\"caption\">Frames by <code>first_seen</code> (UTC), stacked by label, bins of "
-        out += "\(e(ReportFormat.seconds(Double(binWidth) / 1e6))). "
-        out += "First seen \(e(ReportFormat.utc(time.first))), last seen \(e(ReportFormat.utc(time.last))). "
         let threshold = ReportFormat.seconds(Double(time.gapThreshold) / 1e6)
-        out += time.gaps.isEmpty
+
+        out += "<p class=\"caption\">Frames by <code>first_seen</code> (UTC), stacked by label, bins of "
+        out +=
+            "\(e(ReportFormat.seconds(Double(time.binWidth) / 1e6))). First seen \(e(ReportFormat.utc(time.first))), "
+        out += "last seen \(e(ReportFormat.utc(time.last))). "
+        out +=
+            time.gaps.isEmpty
             ? "No gap longer than \(e(threshold)).</p>\n"
             : "Hatched: \(time.gaps.count) gap\(time.gaps.count == 1 ? "" : "s") longer than \(e(threshold)) with no frame.</p>\n"
         if report.framesWithoutTime > 0 {
-            out += "<p class=\"notice\">\(ReportFormat.count(report.framesWithoutTime)) frames carry no <code>first_seen</code> and are not in this chart.</p>\n"
+            out +=
+                "<p class=\"notice\">\(ReportFormat.count(report.framesWithoutTime)) frames carry no <code>first_seen</code> "
+            out += "and are not in this chart.</p>\n"
         }
-        out += "<svg class=\"chart\" id=\"time-chart\" data-bins=\"\(bins.count)\" data-gaps=\"\(time.gaps.count)\" "
-        out += "viewBox=\"0 0 \(ReportSVG.n(width)) \(ReportSVG.n(height))\" role=\"img\" aria-label=\"frames over time\" xmlns=\"http://www.w3.org/2000/svg\">\n"
-        out += "<defs><pattern id=\"hatch\" width=\"8\" height=\"8\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
-        out += "<rect width=\"8\" height=\"8\" fill=\"#fdf1f1\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"8\" stroke=\"#e8a3a3\" stroke-width=\"3\"/></pattern></defs>\n"
+        out += ReportSVG.open(
+            ["class": "chart", "id": "time-chart", "data-bins": bins.count, "data-gaps": time.gaps.count], width: width,
+            height: height, label: "frames over time")
+        out +=
+            "<defs><pattern id=\"hatch\" width=\"8\" height=\"8\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
+        out +=
+            "<rect width=\"8\" height=\"8\" fill=\"#fdf1f1\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"8\" stroke=\"#e8a3a3\" "
+        out += "stroke-width=\"3\"/></pattern></defs>\n"
         for tick in ticks {
             let y = baseY - tick * yScale
-            out += "<line class=\"grid\" x1=\"\(ReportSVG.n(left))\" y1=\"\(ReportSVG.n(y))\" x2=\"\(ReportSVG.n(width - right))\" y2=\"\(ReportSVG.n(y))\"/>"
-            out += "<text class=\"tick\" x=\"\(ReportSVG.n(left - 6))\" y=\"\(ReportSVG.n(y + 4))\" text-anchor=\"end\">\(ReportSVG.short(tick))</text>\n"
+            out += ReportSVG.line("grid", left, y, width - right, y)
+            out += ReportSVG.text("tick", left - 6, y + 4, ReportSVG.short(tick), anchor: "end") + "\n"
         }
         for gap in time.gaps {
-            let x1 = max(x(gap.start), left)
-            let x2 = min(x(gap.end), width - right)
+            let (x1, x2) = (max(x(gap.start), left), min(x(gap.end), width - right))
             guard x2 > x1 else { continue }
-            out += "<rect class=\"gap\" data-start=\"\(e(ReportFormat.rfc3339(gap.start)))\" data-end=\"\(e(ReportFormat.rfc3339(gap.end)))\" "
-            out += "x=\"\(ReportSVG.n(x1))\" y=\"\(ReportSVG.n(top))\" width=\"\(ReportSVG.n(x2 - x1))\" height=\"\(ReportSVG.n(plotHeight))\" fill=\"url(#hatch)\">"
-            out += "<title>gap: \(e(ReportFormat.utc(gap.start))) → \(e(ReportFormat.utc(gap.end))) (\(e(ReportFormat.seconds(gap.seconds))))</title></rect>"
+            let span =
+                "\(ReportFormat.utc(gap.start)) → \(ReportFormat.utc(gap.end)) (\(ReportFormat.seconds(gap.seconds)))"
+            out += ReportSVG.element(
+                "rect",
+                [
+                    "class": "gap", "data-start": ReportFormat.rfc3339(gap.start),
+                    "data-end": ReportFormat.rfc3339(gap.end),
+                    "x": x1, "y": top, "width": x2 - x1, "height": plotHeight, "fill": "url(#hatch)",
+                ], "<title>gap: \(e(span))</title>")
             if x2 - x1 > 60 {
-                out += "<text class=\"gap-label\" x=\"\(ReportSVG.n((x1 + x2) / 2))\" y=\"\(ReportSVG.n(top + 16))\" text-anchor=\"middle\">gap \(e(ReportFormat.seconds(gap.seconds)))</text>"
+                out += ReportSVG.text(
+                    "gap-label", (x1 + x2) / 2, top + 16, "gap \(ReportFormat.seconds(gap.seconds))", anchor: "middle")
             }
             out += "\n"
         }
@@ -312,64 +332,88 @@ private struct HTMLPage {
         let barWidth = slot > 4 ? slot - 1.5 : slot
         for (i, bin) in bins.enumerated() {
             var y = baseY
-            let x0 = left + Double(i) * slot + (slot - barWidth) / 2
             for (label, count) in bin.enumerated() where count > 0 {
                 let h = Double(count) * yScale
                 y -= h
                 let name = report.labels[label].displayName
-                out += "<rect class=\"tbar\" data-bin=\"\(i)\" data-label=\"\(e(name))\" data-frames=\"\(count)\" x=\"\(ReportSVG.n(x0))\" "
-                out += "y=\"\(ReportSVG.n(y))\" width=\"\(ReportSVG.n(barWidth))\" height=\"\(ReportSVG.n(h))\" fill=\"\(color(label))\">"
-                out += "<title>\(e(ReportFormat.utc(binTime(i)))): \(e(name)) \(ReportFormat.count(count))</title></rect>"
+                out += ReportSVG.element(
+                    "rect",
+                    [
+                        "class": "tbar", "data-bin": i, "data-label": name, "data-frames": count,
+                        "x": left + Double(i) * slot + (slot - barWidth) / 2, "y": y, "width": barWidth, "height": h,
+                        "fill": color(label),
+                    ], "<title>\(e(ReportFormat.utc(binTime(i)))): \(e(name)) \(ReportFormat.count(count))</title>")
             }
             out += "\n"
         }
         let (step, timeTicks) = ReportSVG.timeTicks(from: start, to: end)
-        let spansDays = ReportFormat.civil(start).day != ReportFormat.civil(end).day || Double(end) - Double(start) > 86_400e6
+        let spansDays =
+            ReportFormat.civil(start).day != ReportFormat.civil(end).day || Double(end) - Double(start) > 86_400e6
         for tick in timeTicks {
-            let tx = x(tick)
-            out += "<line class=\"axis-tick\" x1=\"\(ReportSVG.n(tx))\" y1=\"\(ReportSVG.n(baseY))\" x2=\"\(ReportSVG.n(tx))\" y2=\"\(ReportSVG.n(baseY + 5))\"/>"
-            out += "<text class=\"tick\" x=\"\(ReportSVG.n(tx))\" y=\"\(ReportSVG.n(baseY + 18))\" text-anchor=\"middle\">\(e(ReportSVG.timeLabel(tick, step: step, spansDays: spansDays)))</text>\n"
+            out += ReportSVG.line("axis-tick", x(tick), baseY, x(tick), baseY + 5)
+            out +=
+                ReportSVG.text(
+                    "tick", x(tick), baseY + 18, ReportSVG.timeLabel(tick, step: step, spansDays: spansDays),
+                    anchor: "middle") + "\n"
         }
-        out += "<line class=\"axis\" x1=\"\(ReportSVG.n(left))\" y1=\"\(ReportSVG.n(baseY))\" x2=\"\(ReportSVG.n(width - right))\" y2=\"\(ReportSVG.n(baseY))\"/>\n"
-        out += "<text class=\"axis-title\" x=\"\(ReportSVG.n(left + plotWidth / 2))\" y=\"\(ReportSVG.n(height - 10))\" text-anchor=\"middle\">first_seen (UTC\(spansDays ? "" : ", " + e(ReportFormat.utc(start).prefix(10))))</text>"
-        out += "<text class=\"axis-title\" transform=\"translate(16 \(ReportSVG.n(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">frames per bin</text>\n"
-        out += "</svg>\n</section>\n"
+        out += ReportSVG.line("axis", left, baseY, width - right, baseY) + "\n"
+        let day = spansDays ? "" : ", " + ReportFormat.utc(start).prefix(10)
+        out += ReportSVG.text(
+            "axis-title", left + plotWidth / 2, height - 10, "first_seen (UTC\(day))", anchor: "middle")
+        out += ReportSVG.verticalTitle(16, top + plotHeight / 2, "frames per bin") + "\n</svg>\n</section>\n"
     }
 
     // MARK: - Tables
 
+    /// A table row: `<th>` or `<td>` cells (markup), right-aligned except the columns in `left`.
+    private func row(
+        _ cells: [String], header: Bool = false, left: Set<Int> = [0], classes: [Int: String] = [:]
+    ) -> String {
+        let tag = header ? "th" : "td"
+        let inner = cells.enumerated().map { column, cell in
+            let kind = ((left.contains(column) ? ["l"] : []) + (classes[column].map { [$0] } ?? [])).joined(
+                separator: " ")
+            return "<\(tag)\(kind.isEmpty ? "" : " class=\"\(kind)\"")>\(cell)</\(tag)>"
+        }
+        return "<tr>" + inner.joined() + "</tr>\n"
+    }
+
     private mutating func labelTable() {
         guard !report.labels.isEmpty else { return }
-        out += "<section id=\"per-label\"><h2>Per label</h2>\n<div class=\"scroll\"><table>\n<thead><tr>"
-        out += "<th class=\"l\">label</th><th>frames</th><th>share</th><th>bytes</th><th>bytes share</th><th>no payload</th>"
-        out += "<th>duplicates</th><th class=\"l\">top destination ports</th></tr></thead>\n<tbody>\n"
+        let c = ReportFormat.count
+        out += "<section id=\"per-label\"><h2>Per label</h2>\n<div class=\"scroll\"><table>\n<thead>"
+        out += row(
+            ["label", "frames", "share", "bytes", "bytes share", "no payload", "duplicates", "top destination ports"],
+            header: true, left: [0, 7])
+        out += "</thead>\n<tbody>\n"
         for (i, label) in report.labels.enumerated() {
-            out += "<tr><td class=\"l\">\(swatch(i))\(e(label.displayName))</td>"
-            out += "<td>\(ReportFormat.count(label.frames))</td><td>\(ReportFormat.percent(label.share))</td>"
-            out += "<td>\(ReportFormat.bytes(label.bytes))</td><td>\(ReportFormat.percent(label.bytesShare))</td>"
-            out += "<td>\(ReportFormat.count(label.noPayload))</td><td>\(ReportFormat.count(label.duplicates))</td>"
             let ports = label.topPorts.map {
-                "\($0.port)&nbsp;<span class=\"muted\">\(ReportFormat.percent(Double($0.frames) / Double(label.frames)))</span>"
+                let share = ReportFormat.percent(Double($0.frames) / Double(label.frames))
+                return "\($0.port)&nbsp;<span class=\"muted\">\(share)</span>"
             }
-            out += "<td class=\"l ports\">\(ports.joined(separator: " · "))</td></tr>\n"
+            out += row(
+                [
+                    swatch(i) + e(label.displayName), c(label.frames), ReportFormat.percent(label.share),
+                    ReportFormat.bytes(label.bytes), ReportFormat.percent(label.bytesShare), c(label.noPayload),
+                    c(label.duplicates), ports.joined(separator: " · "),
+                ], left: [0, 7], classes: [7: "ports"])
         }
         out += "</tbody></table></div>\n"
 
         out += "<h3>Distributions</h3>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"l\">label</th>"
-        out += "<th class=\"group\" colspan=\"5\">duration</th><th class=\"group\" colspan=\"5\">payload bytes (frames with one)</th></tr>\n<tr><th></th>"
-        out += String(repeating: "<th>min</th><th>median</th><th>p90</th><th>p99</th><th>max</th>", count: 2)
-        out += "</tr></thead>\n<tbody>\n"
+        out += "<th class=\"group\" colspan=\"5\">duration</th>"
+        out += "<th class=\"group\" colspan=\"5\">payload bytes (frames with one)</th></tr>\n"
+        out += row(
+            [""] + Array(repeating: ["min", "median", "p90", "p99", "max"], count: 2).flatMap { $0 }, header: true)
+        out += "</thead>\n<tbody>\n"
         for (i, label) in report.labels.enumerated() {
-            out += "<tr><td class=\"l\">\(swatch(i))\(e(label.displayName))</td>"
             let d = label.durations
-            for value in [d?.min, d?.median, d?.p90, d?.p99, d?.max] {
-                out += "<td>\(value.map { e(ReportFormat.seconds($0)) } ?? "–")</td>"
-            }
             let p = label.payload
-            for (n, value) in [p?.min, p?.median, p?.p90, p?.p99, p?.max].enumerated() {
-                out += "<td\(n == 0 ? " class=\"sep\"" : "")>\(value.map { ReportFormat.length($0) } ?? "–")</td>"
+            let durations = [d?.min, d?.median, d?.p90, d?.p99, d?.max].map {
+                $0.map { e(ReportFormat.seconds($0)) } ?? "–"
             }
-            out += "</tr>\n"
+            let lengths = [p?.min, p?.median, p?.p90, p?.p99, p?.max].map { $0.map(ReportFormat.length) ?? "–" }
+            out += row([swatch(i) + e(label.displayName)] + durations + lengths, classes: [6: "sep"])
         }
         out += "</tbody></table></div>\n</section>\n"
     }
@@ -381,16 +425,20 @@ private struct HTMLPage {
     private mutating func rules() {
         out += "<section id=\"rules\"><h2>Rules</h2>\n"
         guard !report.rules.isEmpty else {
-            out += "<p class=\"notice\">None recorded: no file carries a dataset header (files written by the sensor do).</p>\n</section>\n"
+            out += "<p class=\"notice\">None recorded: no file carries a dataset header "
+            out += "(files written by the sensor do).</p>\n</section>\n"
             return
         }
-        for (i, set) in report.rules.enumerated() {
-            out += "<div class=\"rules\"><p><strong>\(e(set.source))</strong> <span class=\"muted\">sha256 \(e(set.sha256.prefix(16)))…</span>"
+        for set in report.rules {
+            out += "<div class=\"rules\"><p><strong>\(e(set.source))</strong> "
+            out += "<span class=\"muted\">sha256 \(e(set.sha256.prefix(16)))…</span>"
             out += " · unmatched: <code>\(e(set.unmatched))</code> · hosts: \(e(set.hosts.joined(separator: ", ")))</p>"
             out += "<p>labels, in rule order: \(set.labels.map { "<code>\(e($0))</code>" }.joined(separator: " "))</p>"
             out += "<p class=\"muted\">files: \(e(set.files.joined(separator: ", ")))</p>"
-            if let text = report.files.first(where: { $0.header?.rules.sha256 == set.sha256 })?.header?.rules.text, !text.isEmpty {
-                out += "<details><summary>rules file \(i + 1)</summary><pre>\(e(text))</pre></details>"
+            let header = report.files.first { $0.header?.rules.sha256 == set.sha256 }?.header
+            if let text = header?.rules.text, !text.isEmpty {
+                out += "<details><summary>the rules, as <code>dps label --print-rules</code> writes them</summary>"
+                out += "<pre>\(e(text))</pre></details>"
             }
             out += "</div>\n"
         }
@@ -398,27 +446,32 @@ private struct HTMLPage {
     }
 
     private mutating func files() {
-        out += "<section id=\"files\"><h2>Files</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"l\">file</th>"
-        out += "<th class=\"l\">format</th><th>lines</th><th>frames</th><th>bad lines</th><th class=\"l\">header</th><th class=\"l\">note</th></tr></thead>\n<tbody>\n"
+        let c = ReportFormat.count
+        out += "<section id=\"files\"><h2>Files</h2>\n<div class=\"scroll\"><table>\n<thead>"
+        out += row(
+            ["file", "format", "lines", "frames", "bad lines", "header", "note"], header: true, left: [0, 1, 5, 6])
+        out += "</thead>\n<tbody>\n"
         for file in report.files {
             let header = file.header.map { "\(e($0.host)), started \(e($0.started))" } ?? "–"
             var notes: [String] = []
             if file.endedEarly { notes.append("<span class=\"bad\">cut short: the compressed data ends early</span>") }
             if let error = file.error { notes.append("<span class=\"bad\">\(e(error))</span>") }
-            out += "<tr><td class=\"l\"><code>\(e(file.path))</code></td><td class=\"l\">\(e(file.format?.rawValue ?? "–"))</td>"
-            out += "<td>\(ReportFormat.count(file.lines))</td><td>\(ReportFormat.count(file.frames))</td><td>\(ReportFormat.count(file.badLines))</td>"
-            out += "<td class=\"l\">\(header)</td><td class=\"l\">\(notes.joined(separator: "; "))</td></tr>\n"
+            out += row(
+                [
+                    "<code>\(e(file.path))</code>", e(file.format?.rawValue ?? "–"), c(file.lines), c(file.frames),
+                    c(file.badLines), header, notes.joined(separator: "; "),
+                ], left: [0, 1, 5, 6])
         }
         out += "</tbody></table></div>\n</section>\n"
     }
 
     private mutating func badLines() {
         guard report.badLines > 0 else { return }
-        out += "<section id=\"bad-lines\"><h2>Bad lines: \(ReportFormat.count(report.badLines))</h2>\n<ul class=\"mono\">\n"
+        out +=
+            "<section id=\"bad-lines\"><h2>Bad lines: \(ReportFormat.count(report.badLines))</h2>\n<ul class=\"mono\">\n"
         for example in report.badLineExamples { out += "<li>\(e(Echo.escaped(example, limit: 300)))</li>\n" }
-        if report.badLines > UInt64(report.badLineExamples.count) {
-            out += "<li class=\"muted\">… and \(ReportFormat.count(report.badLines - UInt64(report.badLineExamples.count))) more</li>\n"
-        }
+        let more = report.badLines - UInt64(report.badLineExamples.count)
+        if more > 0 { out += "<li class=\"muted\">… and \(ReportFormat.count(more)) more</li>\n" }
         out += "</ul>\n</section>\n"
     }
 
@@ -462,7 +515,8 @@ private struct HTMLPage {
         figure.hist { margin: 0; }
         figcaption { font-weight: 600; margin-bottom: 2px; }
         .caption { color: var(--muted); margin: -4px 0 10px; font-size: 14px; }
-        .notice { background: #fff7ed; border: 1px solid #fed7aa; color: #9a3412; border-radius: 8px; padding: 10px 14px; margin: 6px 0; }
+        .notice { background: #fff7ed; border: 1px solid #fed7aa; color: #9a3412; border-radius: 8px;
+          padding: 10px 14px; margin: 6px 0; }
         .muted { color: var(--muted); font-weight: normal; }
         .scroll { overflow-x: auto; }
         table { border-collapse: collapse; width: 100%; font-size: 14px; font-variant-numeric: tabular-nums; }
@@ -474,13 +528,17 @@ private struct HTMLPage {
         h3 { font-size: 15px; margin: 18px 0 6px; }
         td.ports { white-space: normal; min-width: 200px; }
         tbody tr:hover { background: #f8fafc; }
-        code, .mono, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace; font-size: 13px; }
+        code, .mono, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace;
+          font-size: 13px; }
         pre { background: #f8fafc; border: 1px solid var(--line); border-radius: 6px; padding: 10px; overflow-x: auto; }
         .rules p { margin: 4px 0; overflow-wrap: anywhere; }
         .bad { color: #b42318; }
         ul.mono { padding-left: 18px; overflow-wrap: anywhere; }
         footer { color: var(--muted); font-size: 13px; margin-top: 10px; }
-        @media (max-width: 800px) { .grid2 { grid-template-columns: 1fr; } section.cards { grid-template-columns: repeat(2, 1fr); } }
+        @media (max-width: 800px) {
+          .grid2 { grid-template-columns: 1fr; }
+          section.cards { grid-template-columns: repeat(2, 1fr); }
+        }
 
         """
 }

@@ -180,7 +180,9 @@ private struct JSONReport: Encodable {
                 path: file.path, format: file.format?.rawValue, lines: file.lines, frames: file.frames,
                 bad_lines: file.badLines, ended_early: file.endedEarly, error: file.error,
                 header: file.header.map {
-                    Header(host: $0.host, started: $0.started, rules_source: $0.rules.source, rules_sha256: $0.rules.sha256)
+                    Header(
+                        host: $0.host, started: $0.started, rules_source: $0.rules.source, rules_sha256: $0.rules.sha256
+                    )
                 })
         }
         frames = report.frames
@@ -197,7 +199,9 @@ private struct JSONReport: Encodable {
                 top_dst_ports: label.topPorts.map { Port(port: $0.port, frames: $0.frames) })
         }
         rules = report.rules.map {
-            Rules(source: $0.source, sha256: $0.sha256, labels: $0.labels, unmatched: $0.unmatched, hosts: $0.hosts, files: $0.files)
+            Rules(
+                source: $0.source, sha256: $0.sha256, labels: $0.labels, unmatched: $0.unmatched, hosts: $0.hosts,
+                files: $0.files)
         }
         if let time = report.time {
             self.time = Time(
@@ -207,7 +211,8 @@ private struct JSONReport: Encodable {
                 gap_threshold_seconds: Self.seconds(time.gapThreshold),
                 gaps: time.gaps.map {
                     Gap(
-                        start: Self.seconds($0.start), end: Self.seconds($0.end), start_utc: ReportFormat.rfc3339($0.start),
+                        start: Self.seconds($0.start), end: Self.seconds($0.end),
+                        start_utc: ReportFormat.rfc3339($0.start),
                         end_utc: ReportFormat.rfc3339($0.end), seconds: Self.micro($0.seconds))
                 })
         } else {

@@ -38,7 +38,12 @@ extension DatasetReport {
                         ReportFormat.count(label.duplicates),
                     ]
                 }
-                + [["total", ReportFormat.count(frames), "100.0%", "", "", ReportFormat.count(labels.reduce(0) { $0 + $1.noPayload }), ReportFormat.count(duplicates)]],
+                + [
+                    [
+                        "total", ReportFormat.count(frames), "100.0%", "", "",
+                        ReportFormat.count(labels.reduce(0) { $0 + $1.noPayload }), ReportFormat.count(duplicates),
+                    ]
+                ],
             rightAligned: [1, 2, 3, 4, 5, 6])
 
         out += ["", "DURATION (nearest-rank quantiles, within 2.3%)"]
@@ -65,7 +70,9 @@ extension DatasetReport {
         out += ReportFormat.table(
             labels.map { label in
                 [Echo.escaped(label.displayName, limit: 40)]
-                    + label.topPorts.map { "\($0.port) (\(ReportFormat.percent(Double($0.frames) / Double(label.frames))))" }
+                    + label.topPorts.map {
+                        "\($0.port) (\(ReportFormat.percent(Double($0.frames) / Double(label.frames))))"
+                    }
             }, rightAligned: [])
 
         out += ["", "RULES (from the files' dataset headers)"]
@@ -98,11 +105,18 @@ extension DatasetReport {
             } else {
                 out.append("  gaps longer than \(threshold): \(time.gaps.count)")
                 out += ReportFormat.table(
-                    time.gaps.map { ["\(ReportFormat.utc($0.start)) → \(ReportFormat.utc($0.end))", ReportFormat.seconds($0.seconds)] },
+                    time.gaps.map {
+                        [
+                            "\(ReportFormat.utc($0.start)) → \(ReportFormat.utc($0.end))",
+                            ReportFormat.seconds($0.seconds),
+                        ]
+                    },
                     rightAligned: [1], indent: "    ")
             }
         } else {
-            out.append("  unknown: frames carry no first_seen (dps label --extended, and the sensor's dataset files, write it)")
+            out.append(
+                "  unknown: frames carry no first_seen (dps label --extended, and the sensor's dataset files, write it)"
+            )
         }
         out += badLinesSection()
         return out.joined(separator: "\n") + "\n"

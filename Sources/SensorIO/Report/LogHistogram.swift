@@ -76,6 +76,8 @@ public struct LogHistogram: Sendable, Equatable {
     /// The counts regrouped `factor` buckets at a time (for a chart): `buckets.count / factor`
     /// groups.
     public func grouped(by factor: Int) -> [UInt64] {
-        stride(from: 0, to: buckets.count, by: factor).map { buckets[$0..<Swift.min($0 + factor, buckets.count)].reduce(0, +) }
+        stride(from: 0, to: buckets.count, by: factor).map {
+            buckets[$0..<Swift.min($0 + factor, buckets.count)].reduce(0, +)
+        }
     }
 }

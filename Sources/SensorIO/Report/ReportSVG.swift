@@ -26,6 +26,43 @@ enum ReportSVG {
         return out
     }
 
+    /// `<name key="value" …/>`, or with `content` (markup, escaped by the caller)
+    /// `<name …>content</name>`. Values are escaped; a `Double` is written as a coordinate.
+    static func element(_ name: String, _ attributes: KeyValuePairs<String, Any>, _ content: String? = nil) -> String {
+        var out = "<" + name
+        for (key, value) in attributes {
+            let text = (value as? Double).map(n) ?? "\(value)"
+            out += " \(key)=\"\(escape(text))\""
+        }
+        guard let content else { return out + "/>" }
+        return out + ">" + content + "</" + name + ">"
+    }
+
+    static func line(_ kind: String, _ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double) -> String {
+        element("line", ["class": kind, "x1": x1, "y1": y1, "x2": x2, "y2": y2])
+    }
+
+    /// A `<text>` holding `text` (escaped here).
+    static func text(_ kind: String, _ x: Double, _ y: Double, _ text: String, anchor: String = "start") -> String {
+        element("text", ["class": kind, "x": x, "y": y, "text-anchor": anchor], escape(text))
+    }
+
+    /// An axis title turned to run up the left side, centered on `y`.
+    static func verticalTitle(_ x: Double, _ y: Double, _ text: String) -> String {
+        element(
+            "text",
+            ["class": "axis-title", "transform": "translate(\(n(x)) \(n(y))) rotate(-90)", "text-anchor": "middle"],
+            escape(text))
+    }
+
+    /// The opening `<svg>` of a chart `width` × `height` (user units; it scales to the page).
+    static func open(_ attributes: KeyValuePairs<String, Any>, width: Double, height: Double, label: String) -> String {
+        var out = "<svg"
+        for (key, value) in attributes { out += " \(key)=\"\(escape("\(value)"))\"" }
+        return out + " viewBox=\"0 0 \(n(width)) \(n(height))\" role=\"img\" aria-label=\"\(escape(label))\" "
+            + "xmlns=\"http://www.w3.org/2000/svg\">\n"
+    }
+
     /// A coordinate: one decimal, no trailing `.0`.
     static func n(_ value: Double) -> String {
         let rounded = (value * 10).rounded() / 10
@@ -36,7 +73,8 @@ enum ReportSVG {
     static func color(_ index: Int, folded: Bool = false) -> String {
         if folded { return "#9aa5b1" }
         let palette = [
-            "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+            "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+            "#bab0ac",
         ]
         if index < palette.count { return palette[index] }
         let hue = Double(index) * 137.508
@@ -71,7 +109,7 @@ enum ReportSVG {
     static func decade(_ exponent: Int) -> String {
         switch exponent {
         case ..<(-3): return "\(Int(pow(10, Double(exponent + 6)).rounded())) µs"
-        case -3 ..< 0: return "\(Int(pow(10, Double(exponent + 3)).rounded())) ms"
+        case -3..<0: return "\(Int(pow(10, Double(exponent + 3)).rounded())) ms"
         default: return "\(Int(pow(10, Double(exponent)).rounded())) s"
         }
     }
