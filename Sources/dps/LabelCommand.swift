@@ -223,7 +223,7 @@ struct LabelCommand: AsyncParsableCommand {
                     // were kept; the broken last one, if any, was a bad line above.
                     Stderr.line(
                         "dps: warning: \(path): the compressed data ends early (file cut short?): "
-                            + "kept the \(reader.linesRead) lines before the cut")
+                            + "after \(reader.linesRead) lines; the good ones were kept")
                     sink.countError()
                     if strict { return true }
                 }

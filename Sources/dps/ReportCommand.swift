@@ -50,7 +50,7 @@ struct ReportCommand: ParsableCommand {
             if file.endedEarly {
                 Stderr.line(
                     "dps: warning: \(path): the compressed data ends early (file cut short?): "
-                        + "read the \(file.lines) lines before the cut")
+                        + "after \(file.lines) lines; the report counts them")
             }
         }
         let report = builder.finish()
