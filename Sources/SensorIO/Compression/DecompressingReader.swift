@@ -43,8 +43,6 @@ public final class DecompressingReader {
 
     /// The largest header read: a gzip comment or skippable frame beyond it is skipped, not read.
     public static let maxHeaderBytes = 1 << 20
-    /// The magic of the zstd skippable frame that holds a `DatasetHeader`.
-    public static let zstdHeaderMagic: UInt32 = 0x184D_2A50
 
     private let fd: Int32
     private let ownsDescriptor: Bool
@@ -361,7 +359,7 @@ public final class DecompressingReader {
             let magic = (0..<4).reduce(UInt32(0)) { $0 | UInt32(byte($1)) << (8 * $1) }
             let size = (0..<4).reduce(Int(0)) { $0 | Int(byte($1 + 4)) << (8 * $1) }
             consume(8)
-            let keep = header == nil && magic == Self.zstdHeaderMagic && size <= Self.maxHeaderBytes
+            let keep = header == nil && magic == DatasetHeader.zstdFrameMagic && size <= Self.maxHeaderBytes
             var content: [UInt8] = []
             var left = size
             while left > 0 {

@@ -44,9 +44,6 @@ public final class StreamCompressor {
     private var prefix: [UInt8] = []
     private var chunk = [UInt8](repeating: 0, count: 1 << 16)
 
-    /// The magic of the skippable frame that holds the header.
-    public static let zstdHeaderMagic: UInt32 = 0x184D_2A50
-
     public init(kind: DatasetCompression, level: Int32, header: [UInt8]) throws(CompressionError) {
         self.kind = kind
         switch kind {
@@ -77,7 +74,7 @@ public final class StreamCompressor {
             ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)
             ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1)
             if !header.isEmpty {
-                prefix = Self.littleEndian(Self.zstdHeaderMagic) + Self.littleEndian(UInt32(header.count)) + header
+                prefix = Self.littleEndian(DatasetHeader.zstdFrameMagic) + Self.littleEndian(UInt32(header.count)) + header
             }
         }
     }

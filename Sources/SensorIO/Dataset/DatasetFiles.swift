@@ -181,7 +181,8 @@ public final class DatasetFiles {
         } catch {
             Glibc.close(fd)
             unlink(partPath)
-            preconditionFailure("\(error)")
+            failed("cannot start compressing \(partPath) (\(error))", errno: ENOMEM, at: time)
+            return false
         }
         current = OpenFile(
             fd: fd, partPath: partPath, finalPath: finalPath, compressor: compressor,
@@ -203,7 +204,11 @@ public final class DatasetFiles {
                 return error as? CompressionError ?? CompressionError(description: "\(error)")
             }
         }
-        if let failure { preconditionFailure("\(failure)") }
+        if let failure {
+            // Not expected (zlib and zstd fail only without memory): like a failed write.
+            abandon(file, "cannot compress into \(file.partPath) (\(failure))", errno: ENOMEM)
+            return
+        }
         file.unwrittenLines += pendingLines
         pending.removeAll(keepingCapacity: true)
         pendingLines = 0
@@ -245,7 +250,13 @@ public final class DatasetFiles {
             }
             return
         }
-        // Cut back to the last flush: what is there decodes, and is finished later.
+        abandon(file, "cannot write \(file.partPath)", errno: written)
+    }
+
+    /// Sets the file aside after a failure: cut back to its last flush (what is there decodes to
+    /// exactly the lines counted as written, and is finished later), the lines since counted as
+    /// failed.
+    private func abandon(_ file: OpenFile, _ what: String, errno code: Int32) {
         _ = ftruncate(file.fd, off_t(file.flushedSize))
         Glibc.close(file.fd)
         counters.framesFailed += file.unwrittenLines + pendingLines
@@ -253,7 +264,7 @@ public final class DatasetFiles {
         pendingLines = 0
         current = nil
         if file.flushedSize == 0 { unlink(file.partPath) }
-        failed("cannot write \(file.partPath)", errno: written, at: now())
+        failed(what, errno: code, at: now())
     }
 
     /// Finishes the current file: the rest compressed, the stream ended, synced, renamed.
@@ -264,7 +275,8 @@ public final class DatasetFiles {
         do {
             try file.compressor.finish(into: &compressed)
         } catch {
-            preconditionFailure("\(error)")
+            abandon(file, "cannot compress into \(file.partPath) (\(error))", errno: ENOMEM)
+            return
         }
         writeCompressed(flushed: true)
         guard let file = current else { return }

@@ -48,6 +48,8 @@ public struct DatasetHeader: Codable, Equatable, Sendable {
     }
 
     public static let currentFormat = "dps-dataset/1"
+    /// The magic of the zstd skippable frame that holds the header.
+    public static let zstdFrameMagic: UInt32 = 0x184D_2A50
 
     public init(host: String, started: String, rules: Rules, unmatched: String) {
         format = Self.currentFormat
