@@ -66,7 +66,7 @@ final class SinkMetrics: Sendable {
         "dataset_undelivered": (
             "dps_dataset_frames_undelivered_total", "Frames still queued for the dataset files when shutdown ran out of time."
         ),
-        "dataset_unmatched": ("dps_dataset_frames_unmatched_total", "Dataset frames no rule matched (label null)."),
+        "dataset_unmatched": ("dps_dataset_frames_unmatched_total", "Dataset frames no rule matched (written without a label)."),
         "dataset_queued": ("dps_dataset_queued_frames", "Frames waiting for the dataset writer now."),
         "dataset_files": ("dps_dataset_files_total", "Dataset files finished (renamed to their final name)."),
         "dataset_files_recovered": (

@@ -86,7 +86,7 @@ struct DebianPackageTests {
         print("lintian: \(lines.filter { $0.hasPrefix("W:") || $0.hasPrefix("E:") })")
     }
 
-    @Test("under a real systemd: start, frames to Kronos, reload, SIGKILL restarts, upgrade, stop, purge")
+    @Test("under a real systemd: start, frames to Kronos and the dataset files, reload, SIGKILL restarts, upgrade, stop, purge")
     func underSystemd() throws {
         let results = FileManager.default.temporaryDirectory.appending(path: "dps-systemd-\(getpid())")
         defer { try? FileManager.default.removeItem(at: results) }
@@ -151,6 +151,19 @@ struct DebianPackageTests {
         let stopped = state("stopped")
         #expect(stopped["ActiveState"] == "inactive" && stopped["Result"] == "success", "\(stopped)")
         #expect(stopped["ExecMainStatus"] == "0", "\(stopped)")
+
+        // The dataset files (dataset_dir under the unit's StateDirectory=): only finished files,
+        // and every UDP frame Kronos got is in them once; the SIGKILL's partial file was finished
+        // at the restart.
+        let datasets = file("datasets.txt")
+        #expect(datasets.contains(".ndjson.gz") && !datasets.contains(".part"), "\(datasets)")
+        let lines = try file("dataset-lines.ndjson").split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        let datasetUDP = lines.filter { $0["protocol"] as? String == "UDP" }
+        #expect(datasetUDP.count == 20, "\(datasets)\n\(lines)")
+        #expect(Set(datasetUDP.compactMap { $0["dst_port"] as? Int }) == Set(5000..<5020))
+        #expect(file("journal-dps.txt").contains("finished a partial dataset file"), "\(file("journal-dps.txt"))")
 
         // The package's prerm on removal stops it.
         #expect(file("prerm-remove.txt").hasSuffix("0\n"), "\(file("prerm-remove.txt"))")

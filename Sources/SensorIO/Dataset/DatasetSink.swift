@@ -26,6 +26,7 @@ public final class DatasetSink: FrameSink, @unchecked Sendable {
     private var undelivered: UInt64 = 0
     private var unmatched: UInt64 = 0
     private var loggedQueueFull = false
+    private var droppedAtLastTake: UInt64 = 0
     /// Rules and headers to switch to, each before the frame at `queue[at]`.
     private var newRules: [(at: Int, rules: RuleSet, header: DatasetHeader)] = []
     private var rulesInEffect: DatasetHeader.Rules
@@ -163,7 +164,9 @@ public final class DatasetSink: FrameSink, @unchecked Sendable {
             swap(&batch, &queue)
             let start = head
             head = 0
-            if queue.isEmpty || start == 0 { loggedQueueFull = false }
+            // The queue-full warning again only after a take with no drop since the one before.
+            if dropped == droppedAtLastTake { loggedQueueFull = false }
+            droppedAtLastTake = dropped
             let stop = closing && (batch.count == start || pastDeadline)
             filesCounters = files.counters
             condition.unlock()

@@ -24,6 +24,7 @@ kronos_socket: /run/kronos/dps.sock
 idle_timeout: 1
 stats_interval: 1
 metrics_listen: 127.0.0.1:7470
+dataset_dir: /var/lib/dps/datasets
 CONF
 log "config written"
 
@@ -74,6 +75,11 @@ log "upgrade restart"
 systemctl stop dps.service; echo $? >"$out/stop-status.txt"
 show stopped
 log "stopped"
+# The dataset files the service wrote through its StateDirectory= (a SIGKILL and an upgrade on the
+# way): finished files only, every frame in them.
+ls -la /var/lib/dps/datasets/ >"$out/datasets.txt" 2>&1
+for f in /var/lib/dps/datasets/dps-*.ndjson.gz; do gzip -dc "$f"; done >"$out/dataset-lines.ndjson" 2>>"$out/datasets.txt"
+log "dataset listed"
 
 systemctl start dps.service
 DPKG_MAINTSCRIPT_NAME=prerm sh "$out/control/prerm" remove >"$out/prerm-remove.txt" 2>&1
