@@ -52,6 +52,11 @@ public final class NDJSONReader {
     /// the file cannot be read, or what `body` throws (to stop early).
     public func forEachFrame(_ body: (Result<FlowFrame, NDJSONLineError>) throws -> Void) throws {
         try forEachLine { number, line in
+            guard let line else {
+                let message = "line longer than \(Self.maximumLineBytes) bytes (no FlowFrame is), skipped"
+                try body(.failure(NDJSONLineError(path: path, line: number, message: message)))
+                return
+            }
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
             do {
                 try body(.success(FlowFrameJSON.parse(line)))
@@ -61,25 +66,48 @@ public final class NDJSONReader {
         }
     }
 
-    private func forEachLine(_ body: (UInt64, ArraySlice<UInt8>) throws -> Void) throws {
+    /// The longest line kept: a FlowFrame line is under 1 KiB. Beyond it a line's bytes are
+    /// skipped to its end, so a small compressed file that inflates to one endless line cannot
+    /// take the memory.
+    public static let maximumLineBytes = 1 << 16
+
+    /// Calls `body` with each line (nil: a line over `maximumLineBytes`, skipped).
+    private func forEachLine(_ body: (UInt64, ArraySlice<UInt8>?) throws -> Void) throws {
         var pending: [UInt8] = []
+        var overlong = false
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        func keep(_ bytes: ArraySlice<UInt8>) {
+            guard !overlong else { return }
+            if pending.count + bytes.count > Self.maximumLineBytes {
+                overlong = true
+                pending.removeAll()
+            } else {
+                pending.append(contentsOf: bytes)
+            }
+        }
         while true {
             let n = try chunk.withUnsafeMutableBytes { try source.read(into: $0) }
             if n == 0 { break }
             var start = 0
             for i in 0..<n where chunk[i] == 0x0A {
-                pending.append(contentsOf: chunk[start..<i])
-                try emit(&pending, body)
+                keep(chunk[start..<i])
+                try emit(&pending, &overlong, body)
                 start = i + 1
             }
-            pending.append(contentsOf: chunk[start..<n])
+            keep(chunk[start..<n])
         }
-        if !pending.isEmpty { try emit(&pending, body) }
+        if !pending.isEmpty || overlong { try emit(&pending, &overlong, body) }
     }
 
-    private func emit(_ line: inout [UInt8], _ body: (UInt64, ArraySlice<UInt8>) throws -> Void) throws {
+    private func emit(
+        _ line: inout [UInt8], _ overlong: inout Bool, _ body: (UInt64, ArraySlice<UInt8>?) throws -> Void
+    ) throws {
         linesRead += 1
+        if overlong {
+            overlong = false
+            try body(linesRead, nil)
+            return
+        }
         var end = line.count
         if end > 0, line[end - 1] == 0x0D { end -= 1 }
         try body(linesRead, line[0..<end])

@@ -149,6 +149,38 @@ struct NDJSONReaderTests {
         #expect(reader.linesRead == 7)
     }
 
+    @Test("a line over 64 KiB is skipped and reported, in bounded memory, and reading goes on; gzip too")
+    func overlongLines() throws {
+        let endless = String(repeating: "x", count: 300_000)
+        for (text, name) in [
+            ("\(good)\n\(endless)\n\(good)\n\(endless)", "plain.ndjson"),
+            ("\(endless)\n\(good)\n", "second.ndjson"),
+        ] {
+            let file = try LabelTestFile(text, name: name)
+            let gzipped = try LabelTestFile("", name: name + ".gz")
+            let zipped = Process()
+            zipped.executableURL = URL(fileURLWithPath: "/bin/sh")
+            zipped.arguments = ["-c", "gzip -c '\(file.path)' > '\(gzipped.path)'"]
+            try zipped.run()
+            zipped.waitUntilExit()
+            for path in [file.path, gzipped.path] {
+                let reader = try NDJSONReader(path: path)
+                var frames = 0
+                var errors: [NDJSONLineError] = []
+                try reader.forEachFrame { result in
+                    switch result {
+                    case .success: frames += 1
+                    case .failure(let error): errors.append(error)
+                    }
+                }
+                let expectedErrors: [UInt64] = name == "plain.ndjson" ? [2, 4] : [1]
+                #expect(frames == (name == "plain.ndjson" ? 2 : 1), "\(path)")
+                #expect(errors.map(\.line) == expectedErrors, "\(path)")
+                #expect(errors.allSatisfy { $0.message.hasPrefix("line longer than 65536 bytes") })
+            }
+        }
+    }
+
     @Test("a missing file is an error naming it")
     func missingFile() {
         #expect(throws: IOError.self) { try NDJSONReader(path: "/nonexistent/dps-frames.ndjson") }

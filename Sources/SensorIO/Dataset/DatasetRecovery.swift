@@ -68,7 +68,11 @@ enum DatasetRecovery {
             }
             if count == 0 { break }
             pending.append(contentsOf: decoded[0..<count])
-            guard let lastNewline = pending.lastIndex(of: 0x0A) else { continue }
+            guard let lastNewline = pending.lastIndex(of: 0x0A) else {
+                // No line is this long: what decodes here is not lines; keep those before it.
+                if pending.count > NDJSONReader.maximumLineBytes { break }
+                continue
+            }
             lines += UInt64(pending[...lastNewline].count { $0 == 0x0A })
             try compress(pending[...lastNewline], finish: false)
             pending.removeSubrange(...lastNewline)
