@@ -69,7 +69,7 @@ public final class NDJSONReader {
     /// The longest line kept: a FlowFrame line is under 1 KiB. Beyond it a line's bytes are
     /// skipped to its end, so a small compressed file that inflates to one endless line cannot
     /// take the memory.
-    public static let maximumLineBytes = 1 << 16
+    public static let maximumLineBytes = 1 << 20
 
     /// Calls `body` with each line (nil: a line over `maximumLineBytes`, skipped).
     private func forEachLine(_ body: (UInt64, ArraySlice<UInt8>?) throws -> Void) throws {
