@@ -72,17 +72,8 @@ struct ReportCommand: ParsableCommand {
 
     /// All of `bytes`, however many write(2) calls that takes; false on an error (errno says).
     static func write(_ bytes: [UInt8], to fd: Int32) -> Bool {
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += n
-            }
-            return true
-        }
+        let code = bytes.withUnsafeBytes { writeAll(fd, $0) }
+        errno = code
+        return code == 0
     }
 }

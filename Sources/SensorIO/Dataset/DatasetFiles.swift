@@ -222,18 +222,7 @@ public final class DatasetFiles {
     /// its last flush, where it decodes to exactly the lines counted, and set aside.
     private func writeCompressed(flushed: Bool) {
         guard var file = current else { return }
-        let written = compressed.withUnsafeBytes { raw -> Int32 in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(file.fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                offset += n
-            }
-            return 0
-        }
+        let written = compressed.withUnsafeBytes { writeAll(file.fd, $0) }
         if written == 0 {
             file.size += Int64(compressed.count)
             if flushed {

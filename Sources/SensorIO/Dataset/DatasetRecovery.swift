@@ -34,15 +34,8 @@ enum DatasetRecovery {
         var lines: UInt64 = 0
 
         func write(_ bytes: [UInt8]) throws(IOError) {
-            var offset = 0
-            while offset < bytes.count {
-                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw IOError("cannot write \(temporary)", errno: errno)
-                }
-                offset += n
-            }
+            let code = bytes.withUnsafeBytes { writeAll(fd, $0) }
+            if code != 0 { throw IOError("cannot write \(temporary)", errno: code) }
         }
 
         func compress(_ bytes: ArraySlice<UInt8>, finish: Bool) throws(IOError) {

@@ -138,7 +138,13 @@ public final class DatasetSink: FrameSink, @unchecked Sendable {
     // MARK: Writer thread
 
     private func writerLoop(_ firstRules: RuleSet) {
-        var labeler = Labeler(rules: firstRules, maxPendingFlows: 2 * configuration.queueFrames)
+        func makeLabeler(_ rules: RuleSet) -> Labeler { Labeler(rules: rules, maxPendingFlows: 2 * configuration.queueFrames) }
+        var labeler = makeLabeler(firstRules)
+        /// New rules: a fresh labeler, and the file finished for one recording them.
+        func switchTo(_ change: (at: Int, rules: RuleSet, header: DatasetHeader)) {
+            labeler = makeLabeler(change.rules)
+            files.replaceHeader(change.header)
+        }
         var batch: [FlowFrame] = []
         while true {
             condition.lock()
@@ -175,8 +181,7 @@ public final class DatasetSink: FrameSink, @unchecked Sendable {
             for index in start..<batch.count {
                 while let change = changes.first, change.at <= index {
                     changes.removeFirst()
-                    labeler = Labeler(rules: change.rules, maxPendingFlows: 2 * configuration.queueFrames)
-                    files.replaceHeader(change.header)
+                    switchTo(change)
                 }
                 var frame = batch[index]
                 if let rule = labeler.decide(frame) {
@@ -191,10 +196,7 @@ public final class DatasetSink: FrameSink, @unchecked Sendable {
                 }
             }
             batch.removeAll(keepingCapacity: true)
-            for change in changes {
-                labeler = Labeler(rules: change.rules, maxPendingFlows: 2 * configuration.queueFrames)
-                files.replaceHeader(change.header)
-            }
+            for change in changes { switchTo(change) }
             files.tick()
             condition.lock()
             unmatched += unmatchedHere
