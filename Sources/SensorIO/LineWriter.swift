@@ -14,7 +14,7 @@ import Glibc
 /// The output is therefore laid out in 4 KiB pages: a line that would cross a page boundary moves
 /// to the next page, and the previous line is padded with spaces up to it (JSON allows whitespace
 /// after a value). Each write(2) then stays within one page and ends at a line end. The padding is
-/// a function of the bytes before it, so the same frames give the same bytes, to a file or a pipe.
+/// a function of the frames written, so the same frames give the same bytes, to a file or a pipe.
 /// Two exceptions, both outside what `dps` writes in practice: a line longer than a page is
 /// written in one go (a frame line is under 1 KiB); and the first line after an explicit
 /// `flush()` (`dps run --stdout` flushes every poll) is padded at its own start instead, because

@@ -477,7 +477,11 @@ struct DecompressingReaderTests {
             "\(result.err)")
         let kept = try dir.bytes("cut.out")
         let all = try dir.bytes("plain.out")
-        #expect(kept.count > 0 && all.starts(with: kept))
+        // Line by line, without the page padding: the last kept line's padding depends on the next.
+        func lines(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
+            bytes.split(separator: 0x0A).map { $0.prefix { $0 != 0x20 } }
+        }
+        #expect(kept.count > 0 && lines(all).starts(with: lines(kept)))
         let written = kept.count { $0 == 0x0A }
         let errors = result.err.contains("\(cut):\(written + 1): not JSON") ? 2 : 1  // cut at a line end: no broken line
         #expect(result.err.contains("errors=\(errors) written=\(written)"), "\(result.err)")

@@ -209,9 +209,11 @@ struct PcapFilterTests {
         let excluded = try dps(["--pcap", capture, "--out", "-", "--unmatched", "other", "--exclude", "port 53"])
         let expression = try dps(["--pcap", capture, "--out", "-", "--unmatched", "other", "--filter", "not port 53"])
         #expect(all.status == 0 && excluded.status == 0 && expression.status == 0, "\(excluded.err)\(expression.err)")
-        let dns = all.out.split(separator: "\n").filter { $0.contains("_port\":53,") }
+        // Lines compared without the page padding (trailing spaces), which depends on the neighbours.
+        func lines(_ text: String) -> [Substring] { text.split(separator: "\n").map { $0.prefix { $0 != " " } } }
+        let dns = lines(all.out).filter { $0.contains("_port\":53,") }
         #expect(dns.count == 12)
-        #expect(excluded.out.split(separator: "\n") == all.out.split(separator: "\n").filter { !dns.contains($0) })
+        #expect(lines(excluded.out) == lines(all.out).filter { !dns.contains($0) })
         #expect(expression.out == excluded.out)
         // DNS is 28 of the 1793 packets.
         #expect(!all.err.contains("filtered="), "\(all.err)")
