@@ -38,17 +38,18 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
-        // zlib (Debian zlib1g-dev) and zstd (libzstd-dev): the dataset files' compression, and
-        // reading compressed NDJSON.
+        // zlib (Debian zlib1g-dev): reading gzip; zstd (libzstd-dev): writing and reading zstd.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // ISA-L's igzip: the dataset files' gzip, 3.5x zlib's speed at level 1 (zlib still reads).
+        .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
         // sendmmsg(2) for the IPFIX exporter's UDP messages (glibc hides it from Swift).
         .target(name: "CDatagrams"),
         // Sources (pcap, NDJSON) and sinks (stdout/file, Kronos socket); rules files.
         .target(
             name: "SensorIO",
             dependencies: [
-                "SensorCore", "CPcap", "CYAML", "CDatagrams", "CZlib", "CZstd",
+                "SensorCore", "CPcap", "CYAML", "CDatagrams", "CZlib", "CZstd", "CIsal",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

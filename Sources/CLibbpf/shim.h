@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <linux/pkt_cls.h>
 #include <string.h>
+#include <unistd.h>
 
 static inline struct bpf_tc_hook CLibbpf_tc_hook(int ifindex, enum bpf_tc_attach_point point)
 {
@@ -114,6 +115,32 @@ static inline int CLibbpf_prog_test_run(int prog_fd, const void *packet, __u32 s
     int err = bpf_prog_test_run_opts(prog_fd, &opts);
     *retval = (int)opts.retval;
     return err < 0 ? err : 0;
+}
+
+/* Sums the run time (ns) and run count of every loaded program named `name`: the kernel counts
+ * them while run-time statistics are on (bpf_enable_stats, or kernel.bpf_stats_enabled). Returns
+ * the number of programs found, or -errno. */
+static inline int CLibbpf_prog_run_totals(const char *name, __u64 *run_time_ns, __u64 *run_count)
+{
+    __u32 id = 0;
+    int found = 0;
+    *run_time_ns = 0;
+    *run_count = 0;
+    while (bpf_prog_get_next_id(id, &id) == 0) {
+        int fd = bpf_prog_get_fd_by_id(id);
+        if (fd < 0)
+            continue; /* unloaded meanwhile */
+        struct bpf_prog_info info;
+        __u32 len = sizeof(info);
+        memset(&info, 0, sizeof(info));
+        if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && strncmp(info.name, name, sizeof(info.name)) == 0) {
+            *run_time_ns += info.run_time_ns;
+            *run_count += info.run_cnt;
+            found++;
+        }
+        close(fd);
+    }
+    return errno == ENOENT || found > 0 ? found : -errno;
 }
 
 #endif

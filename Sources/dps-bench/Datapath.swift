@@ -1,4 +1,5 @@
 import Foundation
+import SensorKernel
 
 /// Measures 1–3, live: two network namespaces joined by a veth pair (198.51.100.1 in `dpsb-a`,
 /// 198.51.100.2 in `dpsb-b`; IPv6 off and static neighbours, so the only packets are the
@@ -202,9 +203,17 @@ final class DatapathBench {
         var drops: UInt64
         var otherCounted: UInt64
         var cpuSeconds: Double
+        /// The programs' mean run time per packet (`measureProgram` rounds only).
+        var programNanoseconds: Double?
     }
 
-    func hookRound(_ index: Int) throws -> HookRound {
+    /// The programs `dps` attaches (tcx and TC alike).
+    static let programNames = ["tc_ingress", "tc_egress"]
+
+    /// One round with `dps` attached. With `measureProgram`, the kernel's run-time statistics are
+    /// on during the sending window (they cost two clock reads per run, so that round's rate is
+    /// not a fair ratio): the programs' own time per packet, apart from the sender's noise.
+    func hookRound(_ index: Int, measureProgram: Bool = false) throws -> HookRound {
         let framesPath = "\(workdir)/frames-\(index).ndjson"
         let logPath = "\(workdir)/dps-\(index).log"
         let process = Process()
@@ -237,9 +246,13 @@ final class DatapathBench {
             }
             usleep(20_000)
         }
+        let statistics = measureProgram ? try ProgramRunStats.enable() : -1
+        defer { if statistics >= 0 { close(statistics) } }
+        let program0 = measureProgram ? try ProgramRunStats.totals(Self.programNames) : nil
         let before = try interfacePackets()
         let cpu0 = Self.cpuTicks(pid) ?? 0
         let (sent, rate) = try send()
+        let program1 = measureProgram ? try ProgramRunStats.totals(Self.programNames) : nil
         usleep(300_000)  // the consumer catches up (poll timeout 100 ms)
         let cpu1 = Self.cpuTicks(pid) ?? 0
         let after = try interfacePackets()
@@ -267,7 +280,8 @@ final class DatapathBench {
         return HookRound(
             rate: rate, sent: sent, received: after - before, inFrames: inFrames, drops: stat("ringbuf_drops"),
             otherCounted: stat("trailing") + stat("not_ip") + stat("malformed") + stat("filtered_excluded")
-                + stat("filtered_not_included"), cpuSeconds: cpu1 - cpu0)
+                + stat("filtered_not_included"), cpuSeconds: cpu1 - cpu0,
+            programNanoseconds: program0.flatMap { before in program1?.nanosecondsPerRun(since: before) })
     }
 
     /// One softflowd round: softflowd (libpcap on `dpsb1`, both directions) exporting NetFlow v10
@@ -373,6 +387,14 @@ final class DatapathBench {
             softflowdAccounted.append(f.received == 0 ? .nan : Double(f.collected) / Double(f.received) * 100)
             softflowdCPU.append(f.received == 0 ? .nan : f.cpuSeconds / (Double(f.received) / 1e6))
         }
+        // Then the programs' own cost, in rounds of their own (statistics on).
+        var programNanoseconds: [Double] = []
+        for i in 0..<3 {
+            if let ns = try hookRound(rounds + i, measureProgram: true).programNanoseconds {
+                programNanoseconds.append(ns)
+                log(String(format: "  program round %d: %.0f ns per packet", i + 1, ns))
+            }
+        }
         log("  ratios: dps \(ratios.map { String(format: "%.3f", $0) }.joined(separator: " "))"
             + (withSoftflowd ? "; softflowd \(softflowdRatios.map { String(format: "%.3f", $0) }.joined(separator: " "))" : ""))
         if withSoftflowd {
@@ -393,6 +415,8 @@ final class DatapathBench {
             report.add(Figure("datapath.ratio_over_softflowd", "datapath: dps ratio / softflowd ratio (medians)",
                               median(ratios) / median(softflowdRatios), "ratio", atLeast: 1))
         }
+        report.add(Figure("datapath.program_ns", "datapath: BPF program run time per packet (kernel statistics, median of 3 rounds)",
+                          median(programNanoseconds), "ns"))
         let completeness = hooked.map { r -> Double in
             r.received == 0 ? .nan : Double(r.inFrames + r.drops + r.otherCounted) / Double(r.received) * 100
         }

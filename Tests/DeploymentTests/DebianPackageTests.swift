@@ -55,7 +55,7 @@ struct DebianPackageTests {
         try DebianPackage.withExtracted { tree in try Self.checkFiles(tree) }
 
         let control = try sh(["/usr/bin/dpkg-deb", "--field", deb, "Depends"]).out
-        for library in ["libbpf1 (>=", "libpcap0.8 (>=", "libc6 (>="] {
+        for library in ["libbpf1 (>=", "libpcap0.8 (>=", "libc6 (>=", "libisal2 (>="] {
             #expect(control.contains(library), "Depends: \(control)")
         }
         let conffiles = try sh(["/bin/sh", "-c", "dpkg-deb --ctrl-tarfile '\(deb)' | tar -xOf - ./conffiles"]).out

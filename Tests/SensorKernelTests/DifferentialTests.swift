@@ -564,6 +564,21 @@ final class DifferentialTests {
         #expect(after.packets == before.packets + 1)
         #expect(after.ringBufferFull == before.ringBufferFull)
     }
+
+    @Test("the kernel's run-time statistics (dps-bench's program cost) count the program's runs while on")
+    func runStatistics() throws {
+        let statistics = try ProgramRunStats.enable()
+        defer { close(statistics) }
+        let before = try ProgramRunStats.totals(["tc_ingress"])
+        let frame = B.ethernet(B.ipv4(protocol: 17, l4: B.udp(1, 2, payload: B.bytes(200))))
+        for _ in 0..<100 { _ = try program.run(frame) }
+        let after = try ProgramRunStats.totals(["tc_ingress"])
+        #expect(after.runs >= before.runs + 100)
+        let nanoseconds = try #require(after.nanosecondsPerRun(since: before))
+        #expect(nanoseconds > 0 && nanoseconds < 1_000_000)
+        let none = try ProgramRunStats.totals(["no_such_program"])
+        #expect(none.runs == 0 && none.nanoseconds == 0)
+    }
 }
 
 enum SharedCapturesDirectory {

@@ -1,9 +1,9 @@
-import CZlib
+import CIsal
 import CZstd
 
 /// How dataset files are compressed.
 public enum DatasetCompression: String, Sendable, CaseIterable {
-    /// zlib's deflate in a gzip wrapper (RFC 1952): `.gz`.
+    /// Deflate in a gzip wrapper (RFC 1952), written by ISA-L's igzip: `.gz`.
     case gzip
     /// Zstandard (RFC 8878): `.zst`.
     case zstd
@@ -16,11 +16,11 @@ public enum DatasetCompression: String, Sendable, CaseIterable {
         }
     }
 
-    /// A fast level: zlib 1 (of 1–9), zstd 1 (of 1–19).
+    /// A fast level: igzip 1 (of 0–3), zstd 1 (of 1–19).
     public var defaultLevel: Int32 { 1 }
 }
 
-/// A compression failure (zlib or zstd refused a call): not expected with valid input.
+/// A compression failure (igzip or zstd refused a call): not expected with valid input.
 public struct CompressionError: Error, CustomStringConvertible {
     public var description: String
 }
@@ -30,15 +30,12 @@ public struct CompressionError: Error, CustomStringConvertible {
 /// `header` (a `DatasetHeader`'s JSON) goes where decompressors skip it: the gzip header's comment
 /// field, or a zstd skippable frame before the data frame. `compress(_:flush:into:)` appends the
 /// compressed bytes to `out`; with `flush`, every input byte given so far can be decoded from what
-/// was appended (zlib's `Z_SYNC_FLUSH`, zstd's `ZSTD_e_flush`), so a file cut off after a flushed
+/// was appended (igzip's `SYNC_FLUSH`, zstd's `ZSTD_e_flush`), so a file cut off after a flushed
 /// write still decodes up to there. `finish(into:)` ends the stream (the gzip trailer, the zstd
 /// frame's end).
 public final class StreamCompressor {
     public let kind: DatasetCompression
-    private var deflater: UnsafeMutablePointer<z_stream>?
-    /// The gzip header's comment, NUL-terminated; zlib reads it during the first `deflate` call.
-    private var gzipComment: UnsafeMutablePointer<UInt8>?
-    private var gzipHeader: UnsafeMutablePointer<gz_header>?
+    private var deflater: UnsafeMutablePointer<isal_zstream>?
     private var zstd: OpaquePointer?
     /// Bytes to put before the first output (the zstd skippable frame).
     private var prefix: [UInt8] = []
@@ -48,26 +45,22 @@ public final class StreamCompressor {
         self.kind = kind
         switch kind {
         case .gzip:
-            let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-            stream.initialize(to: z_stream())
-            // 15 + 16: a gzip wrapper; memory level 8 is zlib's default.
-            guard deflateInit2_(stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
-                Int32(MemoryLayout<z_stream>.size)) == Z_OK
-            else {
-                stream.deallocate()
-                throw CompressionError(description: "zlib: deflateInit2 failed")
+            // igzip writes the deflate data and the trailer; the header, with the comment, first.
+            guard let stream = CIsal_stream_create(level) else {
+                throw CompressionError(description: "igzip: no stream at level \(level) (0–3, or out of memory)")
             }
             deflater = stream
-            let comment = UnsafeMutablePointer<UInt8>.allocate(capacity: header.count + 1)
-            comment.initialize(from: header.map { $0 == 0 ? 0x20 : $0 }, count: header.count)
-            comment[header.count] = 0
-            gzipComment = comment
-            let gz = UnsafeMutablePointer<gz_header>.allocate(capacity: 1)
-            gz.initialize(to: gz_header())
-            gz.pointee.os = 3  // Unix
-            gz.pointee.comment = UnsafeMutablePointer<Bytef>(comment)
-            gzipHeader = gz
-            deflateSetHeader(stream, gz)
+            let comment = header.map { $0 == 0 ? CChar(0x20) : CChar(bitPattern: $0) } + [0]
+            var written: UInt32 = 0
+            var room = header.count + 64
+            while written == 0 {
+                prefix = [UInt8](repeating: 0, count: room)
+                written = prefix.withUnsafeMutableBufferPointer { out in
+                    CIsal_write_header(stream, comment, out.baseAddress, UInt32(out.count))
+                }
+                room *= 2
+            }
+            prefix.removeSubrange(Int(written)...)
         case .zstd:
             guard let context = ZSTD_createCCtx() else { throw CompressionError(description: "zstd: no context") }
             zstd = context
@@ -80,12 +73,7 @@ public final class StreamCompressor {
     }
 
     deinit {
-        if let deflater {
-            deflateEnd(deflater)
-            deflater.deallocate()
-        }
-        gzipHeader?.deallocate()
-        gzipComment?.deallocate()
+        CIsal_stream_free(deflater)
         if let zstd { ZSTD_freeCCtx(zstd) }
     }
 
@@ -114,30 +102,32 @@ public final class StreamCompressor {
     }
 
     private func deflate(
-        _ stream: UnsafeMutablePointer<z_stream>, _ input: UnsafeRawBufferPointer, mode: Mode, into out: inout [UInt8]
+        _ stream: UnsafeMutablePointer<isal_zstream>, _ input: UnsafeRawBufferPointer, mode: Mode,
+        into out: inout [UInt8]
     ) throws(CompressionError) {
         let flush: Int32 = switch mode {
-        case .none: Z_NO_FLUSH
-        case .flush: Z_SYNC_FLUSH
-        case .finish: Z_FINISH
+        case .none: 0
+        case .flush: 1
+        case .finish: 2
         }
-        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
-        stream.pointee.avail_in = uInt(input.count)
+        var offset = 0
         let capacity = chunk.count
         while true {
-            let (result, produced) = chunk.withUnsafeMutableBytes { raw -> (Int32, Int) in
-                stream.pointee.next_out = raw.baseAddress!.assumingMemoryBound(to: Bytef.self)
-                stream.pointee.avail_out = uInt(capacity)
-                let result = CZlib.deflate(stream, flush)
-                return (result, capacity - Int(stream.pointee.avail_out))
+            var consumed: UInt32 = 0
+            var produced: UInt32 = 0
+            var ended: Int32 = 0
+            let result = chunk.withUnsafeMutableBytes { raw in
+                CIsal_deflate(
+                    stream, input.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) + offset },
+                    UInt32(input.count - offset), raw.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    UInt32(capacity), flush, &consumed, &produced, &ended)
             }
-            out.append(contentsOf: chunk[0..<produced])
-            if result == Z_STREAM_END { return }
-            guard result == Z_OK || result == Z_BUF_ERROR else {
-                throw CompressionError(description: "zlib: deflate failed (\(result))")
-            }
-            // Done when zlib took every input byte and had room left (nothing pending).
-            if stream.pointee.avail_in == 0 && produced < capacity && mode != .finish { return }
+            guard result == COMP_OK else { throw CompressionError(description: "igzip: deflate failed (\(result))") }
+            offset += Int(consumed)
+            out.append(contentsOf: chunk[0..<Int(produced)])
+            // Done when every input byte is taken and the output had room left (nothing pending),
+            // or, ending, when the trailer is out.
+            if mode == .finish ? ended != 0 : offset == input.count && Int(produced) < capacity { return }
         }
     }
 

@@ -5,7 +5,7 @@ public struct DatasetConfiguration: Sendable, Equatable {
     /// The sensor's name in file names and headers (the host name).
     public var host: String
     public var compression: DatasetCompression = .gzip
-    /// The compression level (zlib 1–9, zstd 1–19).
+    /// The compression level (igzip 0–3, zstd 1–19).
     public var level: Int32
     /// A file is finished at each multiple of this many seconds since the epoch (UTC), so files
     /// of an hour start on the hour.

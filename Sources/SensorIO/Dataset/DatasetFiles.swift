@@ -205,7 +205,7 @@ public final class DatasetFiles {
             }
         }
         if let failure {
-            // Not expected (zlib and zstd fail only without memory): like a failed write.
+            // Not expected (igzip and zstd fail only without memory): like a failed write.
             abandon(file, "cannot compress into \(file.partPath) (\(failure))", errno: ENOMEM)
             return
         }
