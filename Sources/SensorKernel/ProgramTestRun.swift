@@ -106,8 +106,7 @@ public final class ProgramTestRun {
                 throw KernelError(.testRun, "a record without its packet counter")
             }
             let (event, snapshot) = raw.withUnsafeBytes { bytes in
-                let (event, snapshot) = RecordReader.decode(bytes, clock: MonotonicToWall())
-                return (event, [UInt8](snapshot))
+                RecordDecoder.decode(bytes, clock: MonotonicToWall()) { event, snapshot in (event, [UInt8](snapshot)) }
             }
             let flags = raw[MemoryLayout<dps_packet_record>.offset(of: \.flags)!]
             return .record(event, snapshot: snapshot, flags: flags)

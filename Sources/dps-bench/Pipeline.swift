@@ -3,7 +3,7 @@ import SensorCore
 import SensorKernel
 
 /// Measure 4: the user-space hot path alone, on one core. Synthetic ring-buffer records (the
-/// exact `dps_packet_record` layout) go through `RecordDecoder.decode` (what `RecordReader` runs
+/// exact `dps_packet_record` layout) go through `RecordDecoder.event`/`.snapshot` (what `RecordReader` runs
 /// per record) → `FlowTable.ingest`, and every emitted frame through `FrameEncoder` (extended)
 /// into a reused buffer.
 ///
@@ -103,10 +103,9 @@ enum PipelineBench {
                 base.storeBytes(
                     of: serverPort, toByteOffset: fromClient ? Offset.destinationPort : Offset.sourcePort,
                     as: UInt16.self)
-                let (event, snapshot) = RecordDecoder.decode(
-                    UnsafeRawBufferPointer(start: base, count: size), clock: clock)
-                table.ingest(event, snapshot: snapshot)
-                lastWall = event.timestamp
+                let raw = UnsafeRawBufferPointer(start: base, count: size)
+                table.ingest(RecordDecoder.event(raw, clock: clock), snapshot: RecordDecoder.snapshot(raw))
+                lastWall = clock.wall(monotonic: raw.load(fromByteOffset: Offset.timestamp, as: UInt64.self))
                 if i & 4095 == 4095 { table.advance(to: lastWall) }
             }
         }
