@@ -94,17 +94,16 @@ public final class LineWriter: FrameSink {
             var written = 0
             while written < bytes.count {
                 let chunk = Self.chunkEnd(bytes, from: written, streamOffset: offset)
-                let n = Glibc.write(fd, bytes.baseAddress! + written, chunk - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EPIPE { isClosed = true }
+                let code = writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[written..<chunk]))
+                if code != 0 {
+                    if code == EPIPE { isClosed = true }
                     if !loggedFailure {
-                        logger.error("writing frames failed: \(String(cString: strerror(errno)))")
+                        logger.error("writing frames failed: \(String(cString: strerror(code)))")
                         loggedFailure = true
                     }
                     return false
                 }
-                written += n
+                written = chunk
             }
             return true
         }

@@ -106,7 +106,7 @@ public final class ProgramTestRun {
                 throw KernelError(.testRun, "a record without its packet counter")
             }
             let (event, snapshot) = raw.withUnsafeBytes { bytes in
-                RecordDecoder.decode(bytes, clock: MonotonicToWall()) { event, snapshot in (event, [UInt8](snapshot)) }
+                (RecordDecoder.event(bytes, clock: MonotonicToWall()), [UInt8](RecordDecoder.snapshot(bytes)))
             }
             let flags = raw[MemoryLayout<dps_packet_record>.offset(of: \.flags)!]
             return .record(event, snapshot: snapshot, flags: flags)

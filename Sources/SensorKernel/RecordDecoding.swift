@@ -11,17 +11,9 @@ import Glibc
 
 /// Decodes ring-buffer records (`struct dps_packet_record`) into packet events.
 public enum RecordDecoder {
-    /// Decodes one record and hands its event and snapshot (pointing into `raw`) to `body`. The
-    /// event is built in `body`'s argument: returned in a tuple, the 129-byte event was copied
-    /// twice per record (two memcpy calls, a tenth of the daemon's CPU under a flood).
-    @inline(__always)
-    public static func decode<R>(
-        _ raw: UnsafeRawBufferPointer, clock: MonotonicToWall, _ body: (PacketEvent, UnsafeRawBufferPointer) -> R
-    ) -> R {
-        body(event(raw, clock: clock), snapshot(raw))
-    }
-
-    /// The record's packet event.
+    /// The record's packet event. Callers pass it straight on as an argument: returned with the
+    /// snapshot in a tuple, the 129-byte event was copied twice per record (two memcpy calls, a
+    /// tenth of the daemon's CPU under a flood).
     public static func event(_ raw: UnsafeRawBufferPointer, clock: MonotonicToWall) -> PacketEvent {
         let record = raw.baseAddress!.assumingMemoryBound(to: dps_packet_record.self)
         let isIPv6 = record.pointee.ip_version == 6
@@ -44,7 +36,7 @@ public enum RecordDecoder {
     /// The record's payload snapshot, pointing into `raw`.
     @inline(__always)
     public static func snapshot(_ raw: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        let length = raw.load(fromByteOffset: snapLengthOffset, as: UInt16.self)
+        let length = raw.baseAddress!.assumingMemoryBound(to: dps_packet_record.self).pointee.snap_len
         return UnsafeRawBufferPointer(start: raw.baseAddress! + payloadOffset, count: min(Int(length), Int(DPS_SNAPSHOT_MAX)))
     }
 
@@ -70,8 +62,6 @@ public enum RecordDecoder {
     /// The snapshot is the record's last field (the header's layout asserts say where); a
     /// constant, where `MemoryLayout.offset(of:)` would be a lookup per record.
     static var payloadOffset: Int { MemoryLayout<dps_packet_record>.size - Int(DPS_SNAPSHOT_MAX) }
-    /// `snap_len`'s offset, which dps_record.h asserts.
-    static let snapLengthOffset = 56
 }
 
 /// Maps CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) to wall-clock nanoseconds, with the offset

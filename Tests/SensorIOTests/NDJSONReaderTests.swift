@@ -131,14 +131,7 @@ struct NDJSONReaderTests {
         ]
         let file = try LabelTestFile(lines.joined(separator: "\n"))
         let reader = try NDJSONReader(path: file.path)
-        var frames = 0
-        var errors: [NDJSONLineError] = []
-        try reader.forEachFrame { result in
-            switch result {
-            case .success: frames += 1
-            case .failure(let error): errors.append(error)
-            }
-        }
+        let (frames, errors) = try Self.tally(reader)
         #expect(frames == 2)
         #expect(errors.map(\.line) == [2, 4, 6, 7])
         #expect(errors.allSatisfy { $0.path == file.path })
@@ -147,6 +140,19 @@ struct NDJSONReaderTests {
         #expect(errors[2].description.contains(":6: key \"payload\": not valid base64"))
         #expect(errors[3].description.hasSuffix(":7: missing key \"protocol\""))
         #expect(reader.linesRead == 7)
+    }
+
+    /// The frames a reader reads, and its line errors.
+    static func tally(_ reader: NDJSONReader) throws -> (frames: Int, errors: [NDJSONLineError]) {
+        var frames = 0
+        var errors: [NDJSONLineError] = []
+        try reader.forEachFrame { result in
+            switch result {
+            case .success: frames += 1
+            case .failure(let error): errors.append(error)
+            }
+        }
+        return (frames, errors)
     }
 
     @Test("a line over 1 MiB is skipped and reported, in bounded memory, and reading goes on; gzip too")
@@ -164,15 +170,7 @@ struct NDJSONReaderTests {
             try zipped.run()
             zipped.waitUntilExit()
             for path in [file.path, gzipped.path] {
-                let reader = try NDJSONReader(path: path)
-                var frames = 0
-                var errors: [NDJSONLineError] = []
-                try reader.forEachFrame { result in
-                    switch result {
-                    case .success: frames += 1
-                    case .failure(let error): errors.append(error)
-                    }
-                }
+                let (frames, errors) = try Self.tally(NDJSONReader(path: path))
                 let expectedErrors: [UInt64] = name == "plain.ndjson" ? [2, 4] : [1]
                 #expect(frames == (name == "plain.ndjson" ? 2 : 1), "\(path)")
                 #expect(errors.map(\.line) == expectedErrors, "\(path)")
