@@ -29,7 +29,9 @@ public final class KernelSensor {
     public private(set) var mode: HookMode
     private let logger: Logger
     private var object: OpaquePointer?
-    private var ring: OpaquePointer?
+    private var ring: UnsafeMutablePointer<CLibbpf_ring>?
+    /// The reader, as the ring callback's context (the sensor keeps the reader alive).
+    private var readerContext: UnsafeMutableRawPointer?
     private var countersFD: Int32 = -1
     private var filterMaps: FilterMaps?
     private var attached: [(ifindex: Int32, egress: Bool)] = []
@@ -123,8 +125,8 @@ public final class KernelSensor {
         if loaded < 0 { throw KernelError(.load, "loading the BPF programs", errno: loaded) }
         countersFD = bpf_map__fd(counters)
         filterMaps = try FilterMaps(object: opened)
-        let context = Unmanaged.passUnretained(reader).toOpaque()
-        guard let ring = ring_buffer__new(bpf_map__fd(events), RecordReader.callback, context, nil)
+        readerContext = Unmanaged.passUnretained(reader).toOpaque()
+        guard let ring = CLibbpf_ring_new(bpf_map__fd(events))
         else { throw KernelError(.system, "opening the ring buffer", errno: errno) }
         self.ring = ring
     }
@@ -205,7 +207,7 @@ public final class KernelSensor {
         detachHooks()
         for lock in locks { lock.release() }
         locks.removeAll()
-        if let ring { ring_buffer__free(ring) }
+        CLibbpf_ring_free(ring)
         ring = nil
         if let object { bpf_object__close(object) }
         object = nil
@@ -224,8 +226,8 @@ public final class KernelSensor {
         guard let ring else { return 0 }
         let wait = reader.exhausted ? 0 : timeoutMilliseconds
         reader.startBatch(budget: Self.batchLimit)
-        check(ring_buffer__poll(ring, wait), "ring_buffer__poll")
-        if !reader.exhausted { check(ring_buffer__consume(ring), "ring_buffer__consume") }
+        check(Int(CLibbpf_ring_wait(ring, wait)), "epoll_wait on the ring buffer")
+        check(CLibbpf_ring_consume(ring, RecordReader.callback, readerContext), "reading the ring buffer")
         return reader.delivered
     }
 
@@ -237,7 +239,7 @@ public final class KernelSensor {
         var total = 0
         repeat {
             reader.startBatch(budget: Self.batchLimit)
-            check(ring_buffer__consume(ring), "ring_buffer__consume")
+            check(CLibbpf_ring_consume(ring, RecordReader.callback, readerContext), "reading the ring buffer")
             total += reader.delivered
         } while reader.exhausted
         return total
@@ -246,9 +248,9 @@ public final class KernelSensor {
     /// Records per batch: about a millisecond of work.
     public static let batchLimit = 4096
 
-    /// libbpf's return: a count, our budget signal, or -errno (logged once; EINTR is normal).
-    private func check(_ result: Int32, _ operation: String) {
-        guard result < 0, result != RecordReader.budgetExhausted, result != -EINTR else { return }
+    /// The ring's return: a count, our budget signal, or -errno (logged once; EINTR is normal).
+    private func check(_ result: Int, _ operation: String) {
+        guard result < 0, result != Int(RecordReader.budgetExhausted), result != Int(-EINTR) else { return }
         if !loggedRingError {
             loggedRingError = true
             logger.error("\(operation) failed", metadata: ["errno": "\(-result)"])

@@ -28,7 +28,8 @@ public final class ProgramTestRun {
     }
 
     private var object: OpaquePointer?
-    private var ring: OpaquePointer?
+    private var ring: UnsafeMutablePointer<CLibbpf_ring>?
+    private var collectorContext: UnsafeMutableRawPointer?
     private let programFD: Int32
     private let countersFD: Int32
     private let filterMaps: FilterMaps
@@ -75,8 +76,8 @@ public final class ProgramTestRun {
             bpf_object__close(opened)
             throw error
         }
-        let context = Unmanaged.passUnretained(collector).toOpaque()
-        guard let ring = ring_buffer__new(bpf_map__fd(events), Collector.callback, context, nil) else {
+        collectorContext = Unmanaged.passUnretained(collector).toOpaque()
+        guard let ring = CLibbpf_ring_new(bpf_map__fd(events)) else {
             bpf_object__close(opened)
             throw KernelError(.system, "opening the ring buffer", errno: errno)
         }
@@ -84,7 +85,7 @@ public final class ProgramTestRun {
     }
 
     deinit {
-        if let ring { ring_buffer__free(ring) }
+        CLibbpf_ring_free(ring)
         if let object { bpf_object__close(object) }
     }
 
@@ -99,7 +100,7 @@ public final class ProgramTestRun {
             throw KernelError(.testRun, "tc_ingress returned \(verdict), not TC_ACT_UNSPEC")
         }
         collector.records.removeAll(keepingCapacity: true)
-        _ = ring_buffer__consume(ring)
+        _ = CLibbpf_ring_consume(ring, Collector.callback, collectorContext)
         let after = counters()
         if let raw = collector.records.first, collector.records.count == 1 {
             guard after.packets == before.packets + 1 else {
@@ -136,15 +137,41 @@ public final class ProgramTestRun {
     /// The program's counters, summed over CPUs, since load.
     public func counters() -> KernelCounters { KernelCounters(mapFD: countersFD) }
 
-    /// Copies the records a consume delivers.
+    /// Runs `tc_ingress` on every frame first and reads the ring after, in reads of at most
+    /// `perRead` records (the read stops there, as the capture's batch budget stops it). Returns
+    /// each read's records as their source ports, in ring order: the consumer over many records at
+    /// once, across the ring's wrap, resuming where a stopped read left off.
+    public func runThenRead(_ frames: [[UInt8]], perRead: Int) throws -> [[UInt16]] {
+        for frame in frames {
+            var verdict: Int32 = 0
+            let err = frame.withUnsafeBytes {
+                CLibbpf_prog_test_run(programFD, $0.baseAddress, UInt32($0.count), &verdict)
+            }
+            if err < 0 { throw KernelError(.testRun, "BPF_PROG_TEST_RUN", errno: err) }
+        }
+        var reads: [[UInt16]] = []
+        collector.limit = perRead
+        defer { collector.limit = .max }
+        while true {
+            collector.records.removeAll(keepingCapacity: true)
+            _ = CLibbpf_ring_consume(ring, Collector.callback, collectorContext)
+            if collector.records.isEmpty { return reads }
+            reads.append(collector.records.map { raw in
+                raw.withUnsafeBytes { RecordDecoder.event($0, clock: MonotonicToWall()).sourcePort }
+            })
+        }
+    }
+
+    /// Copies the records a consume delivers, stopping it after `limit`.
     private final class Collector {
         var records: [[UInt8]] = []
+        var limit = Int.max
 
         static let callback: ring_buffer_sample_fn = { context, data, size in
             guard let context, let data else { return 0 }
             let collector = Unmanaged<Collector>.fromOpaque(context).takeUnretainedValue()
             collector.records.append([UInt8](UnsafeRawBufferPointer(start: data, count: size)))
-            return 0
+            return collector.records.count >= collector.limit ? RecordReader.budgetExhausted : 0
         }
     }
 }

@@ -8,10 +8,10 @@ import Glibc
 
 /// Turns ring-buffer records into packet events. Runs on the thread that polls the ring buffer.
 ///
-/// A batch has a budget: libbpf keeps reading as long as records keep arriving, so without one a
-/// sustained flood would never hand control back to the capture loop (no expiry, no flush, no
-/// shutdown). After `budget` records the callback returns `budgetExhausted`, which makes libbpf
-/// stop (that record is consumed).
+/// A batch has a budget: the ring's consumer (`CLibbpf_ring_consume`) keeps reading as long as
+/// records keep arriving, so without one a sustained flood would never hand control back to the
+/// capture loop (no expiry, no flush, no shutdown). After `budget` records the callback returns
+/// `budgetExhausted`, which makes the consumer stop (that record is consumed).
 final class RecordReader {
     static let budgetExhausted: Int32 = -10_000
 
@@ -37,7 +37,7 @@ final class RecordReader {
 
     static let callback: ring_buffer_sample_fn = { context, data, size in
         guard let context, let data else { return 0 }
-        // The sensor owns the reader for as long as libbpf may call back: borrowed, no
+        // The sensor owns the reader for as long as the consumer may call back: borrowed, no
         // retain/release per record (they were 8% of the daemon's CPU under a flood).
         return Unmanaged<RecordReader>.fromOpaque(context)._withUnsafeGuaranteedRef { reader in
             reader.handle(UnsafeRawBufferPointer(start: data, count: size))

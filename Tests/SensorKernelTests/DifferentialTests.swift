@@ -565,6 +565,20 @@ final class DifferentialTests {
         #expect(after.ringBufferFull == before.ringBufferFull)
     }
 
+    @Test("the ring's consumer: every record once, in order, across wraps, resuming after a stopped read")
+    func ringConsumer() throws {
+        // 3 × 200 records of 240 ring bytes through the 64 KiB test ring: it wraps twice; reads
+        // stop after 64 records, as the capture's batch budget stops them.
+        for round in 0..<3 {
+            let ports = (1...200).map { UInt16(round * 200 + $0) }
+            let frames = ports.map { B.ethernet(B.ipv4(protocol: 17, l4: B.udp(Int($0), 9, payload: B.bytes(50)))) }
+            let reads = try program.runThenRead(frames, perRead: 64)
+            #expect(reads.map(\.count) == [64, 64, 64, 8])
+            #expect(Array(reads.joined()) == ports)
+        }
+        #expect(program.counters().ringBufferFull == 0)
+    }
+
     @Test("the kernel's run-time statistics (dps-bench's program cost) count the program's runs while on")
     func runStatistics() throws {
         let statistics = try ProgramRunStats.enable()
