@@ -78,7 +78,8 @@ public final class ProgramTestRun {
         }
         collectorContext = Unmanaged.passUnretained(collector).toOpaque()
         guard let ring = CLibbpf_ring_new(bpf_map__fd(events)) else {
-            bpf_object__close(opened)
+            // Every stored property is set by now, so deinit runs after this throw: it closes
+            // the object (closing it here too would close it twice).
             throw KernelError(.system, "opening the ring buffer", errno: errno)
         }
         self.ring = ring
