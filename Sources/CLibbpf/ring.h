@@ -22,6 +22,8 @@
 #define CLIBBPF_RING_PREFETCH_AHEAD 1024
 
 struct CLibbpf_ring {
+    ring_buffer_sample_fn callback;
+    void *context;
     int epoll_fd;
     unsigned long mask;
     size_t page_size;
@@ -44,8 +46,9 @@ static inline void CLibbpf_ring_free(struct CLibbpf_ring *r)
     free(r);
 }
 
-/* Maps the ring buffer `map_fd` and watches it for wakeups. NULL with errno set on failure. */
-static inline struct CLibbpf_ring *CLibbpf_ring_new(int map_fd)
+/* Maps the ring buffer `map_fd` and watches it for wakeups; its records will go to `callback`
+ * with `context`, as with ring_buffer__new. NULL with errno set on failure. */
+static inline struct CLibbpf_ring *CLibbpf_ring_new(int map_fd, ring_buffer_sample_fn callback, void *context)
 {
     struct bpf_map_info info;
     __u32 length = sizeof(info);
@@ -60,6 +63,8 @@ static inline struct CLibbpf_ring *CLibbpf_ring_new(int map_fd)
     struct CLibbpf_ring *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
+    r->callback = callback;
+    r->context = context;
     r->epoll_fd = -1;
     r->page_size = (size_t)sysconf(_SC_PAGESIZE);
     r->mask = info.max_entries - 1;
@@ -98,10 +103,10 @@ static inline int CLibbpf_ring_wait(struct CLibbpf_ring *r, int timeout_ms)
     return n < 0 ? -errno : n;
 }
 
-/* Hands every committed record to `callback`, in order, until the ring is empty or the callback
- * returns a negative value (returned here; that record counts as consumed). Returns the number
- * of records handed over otherwise. */
-static inline long CLibbpf_ring_consume(struct CLibbpf_ring *r, ring_buffer_sample_fn callback, void *context)
+/* Hands every committed record to the callback, in order, until the ring is empty or the
+ * callback returns a negative value (returned here; that record counts as consumed). Returns the
+ * number of records handed over otherwise. */
+static inline long CLibbpf_ring_consume(struct CLibbpf_ring *r)
 {
     unsigned long consumer = *r->consumer_pos; /* only this side writes it */
     unsigned long producer = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
@@ -122,14 +127,13 @@ static inline long CLibbpf_ring_consume(struct CLibbpf_ring *r, ring_buffer_samp
         __u32 size = length & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
         consumer += (size + BPF_RINGBUF_HDR_SZ + 7) & ~7UL;
         if (!(length & BPF_RINGBUF_DISCARD_BIT)) {
-            err = callback(context, (unsigned char *)header + BPF_RINGBUF_HDR_SZ, size);
-            if (err < 0) {
-                __atomic_store_n(r->consumer_pos, consumer, __ATOMIC_RELEASE);
-                return err;
-            }
-            count++;
+            err = r->callback(r->context, (unsigned char *)header + BPF_RINGBUF_HDR_SZ, size);
+            if (err >= 0)
+                count++;
         }
         __atomic_store_n(r->consumer_pos, consumer, __ATOMIC_RELEASE);
+        if (err < 0)
+            return err;
         if (consumer == producer)
             producer = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
     }

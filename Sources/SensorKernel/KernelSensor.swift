@@ -30,8 +30,6 @@ public final class KernelSensor {
     private let logger: Logger
     private var object: OpaquePointer?
     private var ring: UnsafeMutablePointer<CLibbpf_ring>?
-    /// The reader, as the ring callback's context (the sensor keeps the reader alive).
-    private var readerContext: UnsafeMutableRawPointer?
     private var countersFD: Int32 = -1
     private var filterMaps: FilterMaps?
     private var attached: [(ifindex: Int32, egress: Bool)] = []
@@ -125,8 +123,8 @@ public final class KernelSensor {
         if loaded < 0 { throw KernelError(.load, "loading the BPF programs", errno: loaded) }
         countersFD = bpf_map__fd(counters)
         filterMaps = try FilterMaps(object: opened)
-        readerContext = Unmanaged.passUnretained(reader).toOpaque()
-        guard let ring = CLibbpf_ring_new(bpf_map__fd(events))
+        let context = Unmanaged.passUnretained(reader).toOpaque()
+        guard let ring = CLibbpf_ring_new(bpf_map__fd(events), RecordReader.callback, context)
         else { throw KernelError(.system, "opening the ring buffer", errno: errno) }
         self.ring = ring
     }
@@ -227,7 +225,7 @@ public final class KernelSensor {
         let wait = reader.exhausted ? 0 : timeoutMilliseconds
         reader.startBatch(budget: Self.batchLimit)
         check(Int(CLibbpf_ring_wait(ring, wait)), "epoll_wait on the ring buffer")
-        check(CLibbpf_ring_consume(ring, RecordReader.callback, readerContext), "reading the ring buffer")
+        check(CLibbpf_ring_consume(ring), "reading the ring buffer")
         return reader.delivered
     }
 
@@ -239,7 +237,7 @@ public final class KernelSensor {
         var total = 0
         repeat {
             reader.startBatch(budget: Self.batchLimit)
-            check(CLibbpf_ring_consume(ring, RecordReader.callback, readerContext), "reading the ring buffer")
+            check(CLibbpf_ring_consume(ring), "reading the ring buffer")
             total += reader.delivered
         } while reader.exhausted
         return total

@@ -29,7 +29,6 @@ public final class ProgramTestRun {
 
     private var object: OpaquePointer?
     private var ring: UnsafeMutablePointer<CLibbpf_ring>?
-    private var collectorContext: UnsafeMutableRawPointer?
     private let programFD: Int32
     private let countersFD: Int32
     private let filterMaps: FilterMaps
@@ -76,8 +75,8 @@ public final class ProgramTestRun {
             bpf_object__close(opened)
             throw error
         }
-        collectorContext = Unmanaged.passUnretained(collector).toOpaque()
-        guard let ring = CLibbpf_ring_new(bpf_map__fd(events)) else {
+        let context = Unmanaged.passUnretained(collector).toOpaque()
+        guard let ring = CLibbpf_ring_new(bpf_map__fd(events), Collector.callback, context) else {
             // Every stored property is set by now, so deinit runs after this throw: it closes
             // the object (closing it here too would close it twice).
             throw KernelError(.system, "opening the ring buffer", errno: errno)
@@ -94,14 +93,10 @@ public final class ProgramTestRun {
     /// what it did, from the record it wrote or the counter it bumped.
     public func run(_ frame: UnsafeRawBufferPointer) throws -> Outcome {
         let before = counters()
-        var verdict: Int32 = 0
-        let err = CLibbpf_prog_test_run(programFD, frame.baseAddress, UInt32(frame.count), &verdict)
+        let err = try testRun(frame)
         if err < 0 { return .refused(errno: -err) }
-        guard verdict == TC_ACT_UNSPEC else {
-            throw KernelError(.testRun, "tc_ingress returned \(verdict), not TC_ACT_UNSPEC")
-        }
         collector.records.removeAll(keepingCapacity: true)
-        _ = CLibbpf_ring_consume(ring, Collector.callback, collectorContext)
+        _ = CLibbpf_ring_consume(ring)
         let after = counters()
         if let raw = collector.records.first, collector.records.count == 1 {
             guard after.packets == before.packets + 1 else {
@@ -144,10 +139,7 @@ public final class ProgramTestRun {
     /// once, across the ring's wrap, resuming where a stopped read left off.
     public func runThenRead(_ frames: [[UInt8]], perRead: Int) throws -> [[UInt16]] {
         for frame in frames {
-            var verdict: Int32 = 0
-            let err = frame.withUnsafeBytes {
-                CLibbpf_prog_test_run(programFD, $0.baseAddress, UInt32($0.count), &verdict)
-            }
+            let err = try frame.withUnsafeBytes { try testRun($0) }
             if err < 0 { throw KernelError(.testRun, "BPF_PROG_TEST_RUN", errno: err) }
         }
         var reads: [[UInt16]] = []
@@ -155,12 +147,24 @@ public final class ProgramTestRun {
         defer { collector.limit = .max }
         while true {
             collector.records.removeAll(keepingCapacity: true)
-            _ = CLibbpf_ring_consume(ring, Collector.callback, collectorContext)
+            _ = CLibbpf_ring_consume(ring)
             if collector.records.isEmpty { return reads }
             reads.append(collector.records.map { raw in
                 raw.withUnsafeBytes { RecordDecoder.event($0, clock: MonotonicToWall()).sourcePort }
             })
         }
+    }
+
+    /// One BPF_PROG_TEST_RUN of `tc_ingress` on `frame`: 0, or -errno when the kernel refused the
+    /// run; throws when the program returned anything but TC_ACT_UNSPEC.
+    private func testRun(_ frame: UnsafeRawBufferPointer) throws -> Int32 {
+        var verdict: Int32 = 0
+        let err = CLibbpf_prog_test_run(programFD, frame.baseAddress, UInt32(frame.count), &verdict)
+        if err < 0 { return err }
+        guard verdict == TC_ACT_UNSPEC else {
+            throw KernelError(.testRun, "tc_ingress returned \(verdict), not TC_ACT_UNSPEC")
+        }
+        return 0
     }
 
     /// Copies the records a consume delivers, stopping it after `limit`.
