@@ -293,8 +293,10 @@ nonisolated(unsafe) private var libbpfLogger: Logger?
 public struct KernelCounters: Sendable, Equatable {
     /// Packets that got no record because the ring buffer was full.
     public var ringBufferFull: UInt64 = 0
-    /// Packets that got a record.
+    /// Packets that got a record, on either path.
     public var packets: UInt64 = 0
+    /// Of those, the packets the program's fast path recorded (plain TCP/UDP over IP).
+    public var fastPath: UInt64 = 0
     /// Frames that are not IPv4/IPv6 (ARP, ...): no record by design.
     public var notIP: UInt64 = 0
     /// IP packets whose header was cut short or invalid: no record.
@@ -318,7 +320,8 @@ public struct KernelCounters: Sendable, Equatable {
             return values.reduce(0, &+)
         }
         ringBufferFull = read(DPS_CTR_RINGBUF_FULL)
-        packets = read(DPS_CTR_PACKETS)
+        fastPath = read(DPS_CTR_FAST_PATH)
+        packets = read(DPS_CTR_PACKETS) + fastPath
         notIP = read(DPS_CTR_NOT_IP)
         malformed = read(DPS_CTR_MALFORMED)
         excluded = read(DPS_CTR_FILTER_EXCLUDED)

@@ -35,10 +35,28 @@ public final class ProgramTestRun {
     private let collector = Collector()
     private let objectBytes: [UInt8]
 
-    /// Loads the embedded object (both programs, a small ring buffer) without attaching it.
-    /// `copyHeaders` makes the program read every header with `bpf_skb_load_bytes`, the path it
-    /// takes when headers are not in the skb's linear part (test runs are always linear).
-    public init(copyHeaders: Bool = false) throws {
+    /// Which way the program reads a packet (its `dps_path`, `DPS_PATH_*`).
+    public enum Path: Sendable, CaseIterable {
+        /// As attached: the fast path for plain TCP/UDP over IP, the general path for the rest.
+        case attached
+        /// The general path for every packet, headers read in place.
+        case general
+        /// The general path, every header read with `bpf_skb_load_bytes`: the path for headers
+        /// outside the skb's linear part (test runs are always linear).
+        case copy
+
+        var value: UInt32 {
+            switch self {
+            case .attached: UInt32(DPS_PATH_ATTACHED)
+            case .general: UInt32(DPS_PATH_GENERAL)
+            case .copy: UInt32(DPS_PATH_COPY)
+            }
+        }
+    }
+
+    /// Loads the embedded object (both programs, a small ring buffer) without attaching it, to
+    /// read packets by `path`.
+    public init(path: Path = .attached) throws {
         objectBytes = EmbeddedBPF.object
         let opened = objectBytes.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, nil) }
         guard let opened else { throw KernelError(.bpfObject, "opening the embedded BPF object", errno: errno) }
@@ -51,15 +69,15 @@ public final class ProgramTestRun {
             throw KernelError(.bpfObject, "the embedded BPF object lacks its maps or tc_ingress")
         }
         _ = bpf_map__set_max_entries(events, 1 << 16)
-        if copyHeaders {
-            // .rodata holds one global, `const volatile __u32 dps_force_copy`.
-            var one: UInt32 = 1
+        if path != .attached {
+            // .rodata holds one global, `const volatile __u32 dps_path`.
+            var value = path.value
             guard let rodata = bpf_object__find_map_by_name(opened, ".rodata"),
                 bpf_map__value_size(rodata) == UInt32(MemoryLayout<UInt32>.size),
-                bpf_map__set_initial_value(rodata, &one, MemoryLayout<UInt32>.size) == 0
+                bpf_map__set_initial_value(rodata, &value, MemoryLayout<UInt32>.size) == 0
             else {
                 bpf_object__close(opened)
-                throw KernelError(.bpfObject, "the embedded BPF object's .rodata is not dps_force_copy alone")
+                throw KernelError(.bpfObject, "the embedded BPF object's .rodata is not dps_path alone")
             }
         }
         let loaded = bpf_object__load(opened)

@@ -25,13 +25,14 @@ final class DifferentialTests {
 
     init() throws { program = try ProgramTestRun() }
 
-    /// The header paths each test runs on: "direct" is the program as attached; "copy" reads
-    /// every header with bpf_skb_load_bytes (its path for headers outside the linear part).
-    static let paths = ["direct", "copy"]
+    /// The paths each test runs on: the program as attached (the fast path, and the general one
+    /// for what the fast path leaves), the general path alone, and the general path reading every
+    /// header with bpf_skb_load_bytes (its way for headers outside the linear part).
+    static let paths = ProgramTestRun.Path.allCases
 
-    /// Loads the program for `path` in place of the direct one.
-    func use(_ path: String) throws {
-        if path == "copy" { program = try ProgramTestRun(copyHeaders: true) }
+    /// Loads the program for `path` in place of the attached one.
+    func use(_ path: ProgramTestRun.Path) throws {
+        if path != .attached { program = try ProgramTestRun(path: path) }
     }
 
     struct Tally {
@@ -122,7 +123,7 @@ final class DifferentialTests {
     }
 
     @Test(arguments: SharedCapturesDirectory.captures, paths)
-    func sharedCapturesParseAlike(_ name: String, path: String) throws {
+    func sharedCapturesParseAlike(_ name: String, path: ProgramTestRun.Path) throws {
         try use(path)
         let source = try PcapSource(path: SharedCapturesDirectory.path(name))
         let linkType = source.linkType
@@ -146,7 +147,8 @@ final class DifferentialTests {
         #expect(after.ringBufferFull == before.ringBufferFull)
         print(
             "differential \(name) (\(path)): \(frames.count) frames, \(tally.records) records, \(tally.notIP) not IP, "
-                + "\(tally.malformed) malformed, \(tally.refused) refused, \(tally.shortened) shortened")
+                + "\(tally.malformed) malformed, \(tally.refused) refused, \(tally.shortened) shortened, "
+                + "\(program.counters().fastPath) by the fast path")
         #expect(tally.mismatches.isEmpty, "\(name): \(tally.mismatches.prefix(10).joined(separator: "\n"))")
         #expect(tally.records > 0)
     }
@@ -239,7 +241,7 @@ final class DifferentialTests {
     static let mutantsPerPath = 6000
 
     @Test(arguments: paths)
-    func mutatedFramesParseAlike(path: String) throws {
+    func mutatedFramesParseAlike(path: ProgramTestRun.Path) throws {
         try use(path)
         var originals: [[UInt8]] = []
         for name in SharedCapturesDirectory.captures {
@@ -283,9 +285,52 @@ final class DifferentialTests {
         #expect(tally.records > Self.mutantsPerPath / 10 && tally.malformed > 0)
     }
 
+    /// The fast path takes plain TCP and UDP over IPv4 and IPv6 and nothing else, and what it
+    /// writes is what the general path writes for the same frame.
+    @Test func fastPathTakesPlainTCPAndUDPAlone() throws {
+        let general = try ProgramTestRun(path: .general)
+        let payload = B.bytes(200, start: 0x30)
+        let udp = B.udp(40000, 443, payload: payload)
+        let frames: [(String, fast: Bool, [UInt8])] = [
+            ("ipv4 udp", true, B.ethernet(B.ipv4(protocol: 17, l4: udp))),
+            ("ipv4 tcp options", true, B.ethernet(B.ipv4(protocol: 6, l4: B.tcp(1, 2, flags: 0x02, options: [2, 4, 5, 0xb4], payload: payload)))),
+            ("ipv4 tcp ack padded", true, B.ethernet(padTo: 60, B.ipv4(protocol: 6, l4: B.tcp(1, 2, flags: 0x10)))),
+            ("ipv4 first fragment", true, B.ethernet(B.ipv4(protocol: 17, moreFragments: true, l4: udp))),
+            ("ipv6 udp", true, B.ethernet(type: 0x86DD, B.ipv6(next: 17, l4: udp))),
+            ("ipv6 tcp", true, B.ethernet(type: 0x86DD, B.ipv6(next: 6, l4: B.tcp(5, 6, payload: [1])))),
+            ("ipv4 options", false, B.ethernet(B.ipv4(protocol: 17, options: [0x94, 4, 0, 0], l4: udp))),
+            ("vlan", false, B.ethernet(vlans: [0x8100], B.ipv4(protocol: 17, l4: udp))),
+            ("fragment", false, B.ethernet(B.ipv4(protocol: 17, fragmentOffset: 185, l4: udp))),
+            ("tot_len 0", false, B.ethernet(B.ipv4(protocol: 17, totalLength: 0, l4: udp))),
+            ("tot_len beyond", false, B.ethernet(B.ipv4(protocol: 17, totalLength: 1000, l4: udp))),
+            ("tcp truncated", false, B.ethernet(B.ipv4(protocol: 6, totalLength: 30, l4: B.tcp(1, 2)))),
+            ("icmp", false, B.ethernet(B.ipv4(protocol: 1, l4: [8, 0, 0xf7, 0xff, 0, 1, 0, 1]))),
+            ("vxlan", false, B.ethernet(B.ipv4(protocol: 17, l4: B.udp(5, 4789, payload: B.vxlan(vni: 7, B.ethernet(B.ipv4(protocol: 17, l4: udp))))))),
+            ("capwap source", false, B.ethernet(B.ipv4(protocol: 17, l4: B.udp(5247, 9, payload: payload)))),
+            ("ipv6 hop-by-hop", false, B.ethernet(type: 0x86DD, B.ipv6(next: 17, extensions: [(0, B.optionsHeader(units: 0))], l4: udp))),
+            ("ipv6 payload_len 0", false, B.ethernet(type: 0x86DD, B.ipv6(next: 17, payloadLength: 0, l4: udp))),
+        ]
+        /// The outcome without the test run's timestamp and interface.
+        func comparable(_ outcome: ProgramTestRun.Outcome) -> ProgramTestRun.Outcome {
+            guard case .record(var event, let snapshot, let flags) = outcome else { return outcome }
+            event.timestamp = 0
+            event.interface = 0
+            return .record(event, snapshot: snapshot, flags: flags)
+        }
+        for (name, fast, frame) in frames {
+            let before = program.counters().fastPath
+            let attached = comparable(try program.run(frame))
+            #expect(program.counters().fastPath - before == (fast ? 1 : 0), "\(name)")
+            let reference = comparable(try general.run(frame))
+            #expect(general.counters().fastPath == 0)
+            if fast, case .record = attached {} else if fast { Issue.record("\(name): no record (\(attached))") }
+            #expect(attached == reference, "\(name)")
+        }
+    }
+
     /// Edge cases the captures may not hold: every rule of the parser, on hand-built frames.
     @Test(arguments: paths)
-    func handBuiltFramesParseAlike(path: String) throws {
+    func handBuiltFramesParseAlike(path: ProgramTestRun.Path) throws {
         try use(path)
         let payload = B.bytes(300, start: 0x41)
         let udp = B.udp(1234, 53, payload: [1, 2])
@@ -476,7 +521,7 @@ final class DifferentialTests {
     }
 
     @Test(arguments: paths)
-    func tunnelFramesParseAlike(path: String) throws {
+    func tunnelFramesParseAlike(path: ProgramTestRun.Path) throws {
         try use(path)
         var frames = Self.tunnelFrames()
         for (name, frame) in Self.tunnelFrames() {

@@ -48,15 +48,21 @@ typedef uint64_t dps_u64;
 /* dps_packet_record.tunnel_flags */
 #define DPS_TUNNEL_F_ID 0x01 /* tunnel_id holds the VNI, GRE key, ERSPAN session or TEID */
 
+/* The BPF program's `dps_path` (set before load by tests only): which path it reads packets by. */
+#define DPS_PATH_ATTACHED 0 /* as attached: the fast path, the general path for other packets */
+#define DPS_PATH_GENERAL 1  /* the general path for every packet, headers read in place */
+#define DPS_PATH_COPY 2     /* the general path, every header copied with bpf_skb_load_bytes */
+
 /* Indices of the per-CPU counter array `counters`. */
 #define DPS_CTR_RINGBUF_FULL 0 /* bpf_ringbuf_reserve failed: the packet has no record */
-#define DPS_CTR_PACKETS 1      /* packets that produced a record */
+#define DPS_CTR_PACKETS 1      /* packets that produced a record on the general path */
 #define DPS_CTR_NOT_IP 2       /* frames that are not IPv4/IPv6 (ARP, LLDP...): no record */
 #define DPS_CTR_MALFORMED 3    /* IP header cut short or invalid, or IP length beyond the packet: no record */
 #define DPS_CTR_FILTER_EXCLUDED 4     /* an exclude rule matched: no record */
 #define DPS_CTR_FILTER_NOT_INCLUDED 5 /* include rules exist and none matched: no record */
 #define DPS_CTR_TUNNEL_OUTER 6 /* tunnel packets recorded as their outer packet (DPS_F_TUNNEL_OUTER) */
-#define DPS_CTR_MAX 7
+#define DPS_CTR_FAST_PATH 7    /* packets that produced a record on the fast path */
+#define DPS_CTR_MAX 8
 
 /* The record's fields before the payload snapshot: the BPF program parses a packet into a
  * struct dps_packet_header on its stack, and copies it into the ring buffer only when the packet
