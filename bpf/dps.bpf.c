@@ -51,21 +51,34 @@ struct {
 /* Batched wakeups. Waking the consumer for every record costs the sender an irq_work and the
  * consumer an epoll round trip per packet or two. Records are submitted with BPF_RB_NO_WAKEUP, and
  * the consumer is woken only when the ring's fill level crosses 1/2^DPS_WAKEUP_SHIFT of its size
- * (and on every check once it is a quarter full, so a missed crossing cannot cost records; the
- * fast path checks on every DPS_WAKEUP_EVERYth packet of a CPU, the general path on every one).
+ * (and on every check once it is a quarter full, so a missed crossing cannot cost records; on a
+ * ring of a megabyte or more the fast path checks on every DPS_WAKEUP_EVERYth record of a CPU,
+ * otherwise every record is checked).
  * Below that level the consumer still reads at every poll timeout (100 ms): no record waits
  * longer than that. */
 #define DPS_WAKEUP_SHIFT 3
 #define DPS_RECORD_SPACE (DPS_RECORD_SIZE + 8) /* record + ring-buffer header */
 
-#define DPS_WAKEUP_EVERY 16 /* the fast path checks the level on every 16th packet of a CPU */
+#define DPS_WAKEUP_EVERY 16 /* the fast path checks the level on every 16th record of a CPU */
+/* ...on a ring this large or larger. The level is 1/8 of the ring and the forced wakeups start at
+ * 1/4: on a megabyte, 546 records apart, and another 3,276 to full. The records written between
+ * checks, at most 15 per CPU, stay far below both (so a check crosses the level, or the next
+ * check past a quarter wakes the consumer) for any likely number of CPUs. On a smaller ring the
+ * fast path checks every record, as the general path does. */
+#define DPS_WAKEUP_SPACED_MIN (1 << 20)
 
-/* The flags for a record submitted by a program that checks the level on every `every`th
- * packet of a CPU (the general path: every packet). */
+/* The ring's size, kept by the first check (bpf_ringbuf_query); 0 before it, which counts as a
+ * small ring. A global in .bss: one load instead of a helper call. */
+__u64 dps_ring_size = 0;
+
+/* The flags for a record submitted by a path that checks the level on every `every`th record of
+ * a CPU (the general path: every record). */
 static __always_inline __u64 wakeup_flags(__u32 every)
 {
     __u64 size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
     __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+    if (dps_ring_size != size) /* written once: a store on every check would bounce its line */
+        dps_ring_size = size;
     __u64 level = size >> DPS_WAKEUP_SHIFT;
     if (avail >= size >> 2)
         return BPF_RB_FORCE_WAKEUP;
@@ -724,7 +737,7 @@ static __always_inline __u32 filter(const struct dps_packet_header *h)
 }
 
 /* The packet almost every packet is, in one pass and straight into the ring: an untagged
- * Ethernet frame carrying IPv4 without options or IPv6 without extension headers, not a
+ * Ethernet frame carrying IPv4 without options or IPv6 without extension headers, not a later
  * fragment, with its whole TCP or UDP header in the skb's linear part, on ports that name no
  * tunnel, and no filter rules. Returns 1 when it recorded (or counted) the packet, 0 for any
  * other packet, which the general path below then reads from the start; both write the same
@@ -837,26 +850,35 @@ __attribute__((noinline)) int dps_fast_path(struct __sk_buff *skb, __u32 directi
     __u32 snap = payload_len < DPS_SNAPSHOT_MAX ? payload_len : DPS_SNAPSHOT_MAX;
     asm volatile("" : "+r"(snap));
     if (snap >= 1 && snap <= DPS_SNAPSHOT_MAX) {
+#ifdef DPS_UNALIGNED_OK
         /* A whole snapshot's worth in the linear part (the rest of a shorter payload is copied
          * too, and never read: snap_len says how much is the payload): eight-byte moves, no
          * helper call. The source is as aligned as the headers before it, which is not eight;
-         * the hint only makes clang move eight bytes at a time, which x86 and arm64 do at any
-         * alignment, and the verifier allows wherever the kernel has efficient unaligned
-         * access. */
+         * the hint only makes clang move eight bytes at a time, which the hosts this is built
+         * for (DPS_UNALIGNED_OK, set by BPFEmbed: x86-64, arm64) do at any alignment, and
+         * their verifier allows. */
         __u8 *from = data + payload_off;
         if ((void *)(from + DPS_SNAPSHOT_MAX) <= end) {
             __builtin_memcpy(rec->payload, __builtin_assume_aligned(from, 8), DPS_SNAPSHOT_MAX);
             rec->snap_len = snap;
-        } else if (bpf_skb_load_bytes(skb, payload_off, rec->payload, snap) == 0) {
+        } else
+#endif
+        if (bpf_skb_load_bytes(skb, payload_off, rec->payload, snap) == 0) {
             rec->snap_len = snap;
         }
     }
-    /* The ring's fill level is checked on every sixteenth packet of a CPU: two helper calls
-     * less per packet, and the wakeup window is as wide as the packets between checks. */
+    /* On a ring of DPS_WAKEUP_SPACED_MIN or more, the fill level is checked on every 16th
+     * record this path writes on a CPU: two helper calls less per packet, and the wakeup window
+     * is as wide as the records between checks. */
     key = DPS_CTR_FAST_PATH;
     __u64 *packets = bpf_map_lookup_elem(&counters, &key);
     __u64 seen = packets ? *packets : 0;
-    bpf_ringbuf_submit(rec, (seen & (DPS_WAKEUP_EVERY - 1)) == 0 ? wakeup_flags(DPS_WAKEUP_EVERY) : BPF_RB_NO_WAKEUP);
+    __u64 flags = BPF_RB_NO_WAKEUP;
+    if (dps_ring_size < DPS_WAKEUP_SPACED_MIN)
+        flags = wakeup_flags(1);
+    else if ((seen & (DPS_WAKEUP_EVERY - 1)) == 0)
+        flags = wakeup_flags(DPS_WAKEUP_EVERY);
+    bpf_ringbuf_submit(rec, flags);
     if (packets)
         *packets = seen + 1;
     return 1;

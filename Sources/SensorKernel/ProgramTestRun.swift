@@ -107,16 +107,27 @@ public final class ProgramTestRun {
         if let object { bpf_object__close(object) }
     }
 
+    /// The record the last `run` wrote, as the ring held it but for the timestamp (zeroed) and the
+    /// payload bytes past `snap_len` (cut): every byte the two paths must agree on. Nil when that
+    /// run wrote none.
+    public private(set) var lastRecord: [UInt8]?
+
     /// Runs `tc_ingress` on `frame` (an Ethernet frame; its length is the skb's length) and tells
     /// what it did, from the record it wrote or the counter it bumped.
     public func run(_ frame: UnsafeRawBufferPointer) throws -> Outcome {
         let before = counters()
+        lastRecord = nil
         let err = try testRun(frame)
         if err < 0 { return .refused(errno: -err) }
         collector.records.removeAll(keepingCapacity: true)
         _ = CLibbpf_ring_consume(ring)
         let after = counters()
         if let raw = collector.records.first, collector.records.count == 1 {
+            let snapOffset = MemoryLayout<dps_packet_record>.offset(of: \.snap_len)!
+            let snapLength = raw.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: snapOffset, as: UInt16.self)) }
+            var kept = Array(raw.prefix(MemoryLayout<dps_packet_record>.offset(of: \.payload)! + snapLength))
+            kept.replaceSubrange(0..<MemoryLayout<UInt64>.size, with: repeatElement(0, count: MemoryLayout<UInt64>.size))
+            lastRecord = kept
             guard after.packets == before.packets + 1 else {
                 throw KernelError(.testRun, "a record without its packet counter")
             }
