@@ -350,6 +350,20 @@ static __always_inline __u32 parse_l4(struct __sk_buff *skb, struct parsed *p,
  * addresses go to outer_src/outer_dst). A tunnel header or inner IP header that cannot be read
  * leaves the record describing the outer packet, flagged DPS_F_TUNNEL_OUTER and counted; a tunnel
  * carrying no IP counts as not IP (decapsulate). */
+/* The tunnel a UDP datagram's ports name (both paths ask this). */
+static __always_inline __u8 udp_tunnel(__u16 src_port, __u16 dst_port)
+{
+    if (dst_port == VXLAN_PORT)
+        return DPS_TUNNEL_VXLAN;
+    if (dst_port == GENEVE_PORT)
+        return DPS_TUNNEL_GENEVE;
+    if (dst_port == GTPU_PORT)
+        return DPS_TUNNEL_GTPU;
+    if (dst_port == CAPWAP_DATA_PORT || src_port == CAPWAP_DATA_PORT)
+        return DPS_TUNNEL_CAPWAP;
+    return DPS_TUNNEL_NONE;
+}
+
 static __always_inline __u8 tunnel_of(const struct parsed *p, const struct dps_packet_header *h)
 {
     if (p->fragment)
@@ -362,15 +376,7 @@ static __always_inline __u8 tunnel_of(const struct parsed *p, const struct dps_p
         return DPS_TUNNEL_GRE;
     if (p->proto != IPPROTO_UDP || (h->flags & DPS_F_TRUNCATED))
         return DPS_TUNNEL_NONE;
-    if (h->dst_port == VXLAN_PORT)
-        return DPS_TUNNEL_VXLAN;
-    if (h->dst_port == GENEVE_PORT)
-        return DPS_TUNNEL_GENEVE;
-    if (h->dst_port == GTPU_PORT)
-        return DPS_TUNNEL_GTPU;
-    if (h->dst_port == CAPWAP_DATA_PORT || h->src_port == CAPWAP_DATA_PORT)
-        return DPS_TUNNEL_CAPWAP;
-    return DPS_TUNNEL_NONE;
+    return udp_tunnel(h->src_port, h->dst_port);
 }
 
 static __always_inline __u32 be24(const __u8 *b)
@@ -805,8 +811,7 @@ __attribute__((noinline)) int dps_fast_path(struct __sk_buff *skb, __u32 directi
     }
     src_port = l4h[0] << 8 | l4h[1];
     dst_port = l4h[2] << 8 | l4h[3];
-    if (proto == IPPROTO_UDP && (dst_port == VXLAN_PORT || dst_port == GENEVE_PORT || dst_port == GTPU_PORT ||
-                                 dst_port == CAPWAP_DATA_PORT || src_port == CAPWAP_DATA_PORT))
+    if (proto == IPPROTO_UDP && udp_tunnel(src_port, dst_port) != DPS_TUNNEL_NONE)
         return 0;
     __u32 key = 0;
     __u32 *state = bpf_map_lookup_elem(&filter_state, &key);
@@ -818,6 +823,8 @@ __attribute__((noinline)) int dps_fast_path(struct __sk_buff *skb, __u32 directi
         count(DPS_CTR_RINGBUF_FULL);
         return 1;
     }
+    /* The header zeroed, then what this packet sets (tunnel, VLAN, flags and snap_len stay 0). */
+    __builtin_memset(rec, 0, sizeof(struct dps_packet_header));
     __u32 payload_len = payload_off < ip_end ? ip_end - payload_off : 0;
     rec->timestamp_ns = bpf_ktime_get_ns();
     rec->ifindex = skb->ifindex;
@@ -826,8 +833,6 @@ __attribute__((noinline)) int dps_fast_path(struct __sk_buff *skb, __u32 directi
         __builtin_memcpy(rec->src_addr, &ip6->saddr, 16);
         __builtin_memcpy(rec->dst_addr, &ip6->daddr, 16);
     } else {
-        __builtin_memset(rec->src_addr, 0, 16);
-        __builtin_memset(rec->dst_addr, 0, 16);
         __builtin_memcpy(rec->src_addr, &src4, 4);
         __builtin_memcpy(rec->dst_addr, &dst4, 4);
     }
@@ -837,16 +842,6 @@ __attribute__((noinline)) int dps_fast_path(struct __sk_buff *skb, __u32 directi
     rec->ip_version = version;
     rec->l4_proto = proto;
     rec->tcp_flags = tcp_flags;
-    rec->snap_len = 0;
-    rec->flags = 0;
-    rec->tunnel_type = DPS_TUNNEL_NONE;
-    rec->vlan_id = 0;
-    rec->outer_version = 0;
-    rec->tunnel_flags = 0;
-    rec->tunnel_id = 0;
-    __builtin_memset(rec->_pad, 0, sizeof(rec->_pad));
-    __builtin_memset(rec->outer_src, 0, 16);
-    __builtin_memset(rec->outer_dst, 0, 16);
     __u32 snap = payload_len < DPS_SNAPSHOT_MAX ? payload_len : DPS_SNAPSHOT_MAX;
     asm volatile("" : "+r"(snap));
     if (snap >= 1 && snap <= DPS_SNAPSHOT_MAX) {
