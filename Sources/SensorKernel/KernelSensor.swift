@@ -41,10 +41,11 @@ public final class KernelSensor {
     private var loggedRingError = false
 
     /// Resolves the interfaces, checks the kernel, loads the programs, sets `filter` and attaches
-    /// them. Throws with nothing left attached when any step fails.
+    /// them. Throws with nothing left attached when any step fails. `floor` is the datapath
+    /// benchmark's alone: programs that record nothing.
     public init(
         interfaces names: [String], egress: Bool, ringBytes: UInt32, attach requested: HookMode, filter: PacketFilter,
-        logger: Logger, onPacket: @escaping (PacketEvent, UnsafeRawBufferPointer) -> Void
+        floor: DatapathFloor? = nil, logger: Logger, onPacket: @escaping (PacketEvent, UnsafeRawBufferPointer) -> Void
     ) throws {
         self.logger = logger
         mode = requested
@@ -73,7 +74,7 @@ public final class KernelSensor {
             for interface in resolved {
                 locks.append(try InterfaceLock(interface: interface.name, index: interface.index))
             }
-            try load(ringBytes: ringBytes)
+            try load(ringBytes: ringBytes, floor: floor)
             try setFilter(filter)
             for interface in resolved {
                 try attach(Int32(interface.index), name: interface.name, egress: egress)
@@ -110,7 +111,7 @@ public final class KernelSensor {
         }
     }
 
-    private func load(ringBytes: UInt32) throws {
+    private func load(ringBytes: UInt32, floor: DatapathFloor?) throws {
         let opened = objectBytes.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, nil) }
         guard let opened else { throw KernelError(.bpfObject, "opening the embedded BPF object", errno: errno) }
         object = opened
@@ -119,6 +120,7 @@ public final class KernelSensor {
         else { throw KernelError(.bpfObject, "the embedded BPF object lacks its maps") }
         let err = bpf_map__set_max_entries(events, ringBytes)
         if err < 0 { throw KernelError(.bpfObject, "ring buffer size \(ringBytes)", errno: err) }
+        if let floor { try setProgramPath(opened, floor.pathValue) }
         let loaded = bpf_object__load(opened)
         if loaded < 0 { throw KernelError(.load, "loading the BPF programs", errno: loaded) }
         countersFD = bpf_map__fd(counters)

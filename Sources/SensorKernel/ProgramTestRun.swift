@@ -55,8 +55,8 @@ public final class ProgramTestRun {
     }
 
     /// Loads the embedded object (both programs, a small ring buffer) without attaching it, to
-    /// read packets by `path`.
-    public init(path: Path = .attached) throws {
+    /// read packets by `path`, or stopped at `floor` (which then takes the place of `path`).
+    public init(path: Path = .attached, floor: DatapathFloor? = nil) throws {
         objectBytes = EmbeddedBPF.object
         let opened = objectBytes.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, nil) }
         guard let opened else { throw KernelError(.bpfObject, "opening the embedded BPF object", errno: errno) }
@@ -69,15 +69,12 @@ public final class ProgramTestRun {
             throw KernelError(.bpfObject, "the embedded BPF object lacks its maps or tc_ingress")
         }
         _ = bpf_map__set_max_entries(events, 1 << 16)
-        if path != .attached {
-            // .rodata holds one global, `const volatile __u32 dps_path`.
-            var value = path.value
-            guard let rodata = bpf_object__find_map_by_name(opened, ".rodata"),
-                bpf_map__value_size(rodata) == UInt32(MemoryLayout<UInt32>.size),
-                bpf_map__set_initial_value(rodata, &value, MemoryLayout<UInt32>.size) == 0
-            else {
+        if path != .attached || floor != nil {
+            do {
+                try setProgramPath(opened, floor?.pathValue ?? path.value)
+            } catch {
                 bpf_object__close(opened)
-                throw KernelError(.bpfObject, "the embedded BPF object's .rodata is not dps_path alone")
+                throw error
             }
         }
         let loaded = bpf_object__load(opened)

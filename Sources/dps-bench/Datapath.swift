@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import SensorCore
 import SensorKernel
 
 /// Measures 1–3, live: two network namespaces joined by a veth pair (198.51.100.1 in `dpsb-a`,
@@ -10,7 +12,8 @@ import SensorKernel
 /// round: the interface's counters (rx+tx packets) vs the packets in the frames plus the counted
 /// drops, and the daemon's CPU (utime+stime from /proc/PID/stat) over the sending window. The
 /// baseline, when Debian's softflowd and nfdump are there: softflowd on the same interface in the
-/// same flood, interleaved (`softflowdRound`), its ratio and the packets nfcapd stored.
+/// same flood, interleaved (`softflowdRound`), its ratio and the packets nfcapd stored. Then the
+/// floors (`floorRound`): the program stopped early, recording nothing, in rounds of their own.
 final class DatapathBench {
     static let nsA = "dpsb-a"
     static let nsB = "dpsb-b"
@@ -284,6 +287,52 @@ final class DatapathBench {
             programNanoseconds: program0.flatMap { before in program1?.nanosecondsPerRun(since: before) })
     }
 
+    /// setns(2), which Swift's Glibc module leaves out (it is _GNU_SOURCE): from libc itself.
+    static let setns: @convention(c) (Int32, Int32) -> Int32 = {
+        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "setns") else { fatalError("libc has no setns") }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
+    }()
+    static let newNetworkNamespace: Int32 = 0x4000_0000  // CLONE_NEWNET
+
+    /// Runs `body` in network namespace `name` (this thread only), then back in ours.
+    static func inNamespace<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        let ours = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)
+        let theirs = open("/var/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
+        defer {
+            if ours >= 0 { close(ours) }
+            if theirs >= 0 { close(theirs) }
+        }
+        guard ours >= 0, theirs >= 0, setns(theirs, newNetworkNamespace) == 0 else {
+            throw BenchError("entering network namespace \(name): \(String(cString: strerror(errno)))")
+        }
+        defer { precondition(setns(ours, newNetworkNamespace) == 0, "cannot return to our network namespace") }
+        return try body()
+    }
+
+    /// One round with the program stopped at `floor` (`DatapathFloor`: it records nothing)
+    /// attached to `dpsb1` as `dps run` attaches (ingress and egress), loaded in this process:
+    /// the sender's rate. The parse and clock floors count what they read: every packet the
+    /// interface received, or the round is not a measure of them.
+    func floorRound(_ floor: DatapathFloor) throws -> Double {
+        let mode = HookMode(rawValue: attach) ?? .auto
+        let sensor = try Self.inNamespace(Self.nsB) {
+            try KernelSensor(
+                interfaces: ["dpsb1"], egress: true, ringBytes: 1 << 20, attach: mode,
+                filter: PacketFilter(includeRules: [], excludeRules: []), floor: floor,
+                logger: Logger(label: "dps-bench")
+            ) { _, _ in }
+        }
+        defer { _ = try? Self.inNamespace(Self.nsB) { sensor.close() } }
+        let before = try interfacePackets()
+        let rate = try send().rate
+        let received = try interfacePackets() - before
+        let counted = sensor.counters().packets
+        if floor != .hook && counted != received {
+            throw BenchError("the \(floor.rawValue) floor counted \(counted) of \(received) packets received")
+        }
+        return rate
+    }
+
     /// One softflowd round: softflowd (libpcap on `dpsb1`, both directions) exporting NetFlow v10
     /// (IPFIX) to an `nfcapd` in the same namespace; after the sending window `softflowctl
     /// shutdown` exports every flow, and nfdump counts the packets nfcapd stored.
@@ -395,6 +444,20 @@ final class DatapathBench {
                 log(String(format: "  program round %d: %.0f ns per packet", i + 1, ns))
             }
         }
+        // The floors: what any sensor that reads every packet in the kernel costs here, before it
+        // records anything (rounds: no hook, hook, no hook, parse, no hook, clock, no hook).
+        var floorRatios: [DatapathFloor: [Double]] = [:]
+        for i in 0..<rounds {
+            var line = "  floor round \(i + 1):"
+            for floor in DatapathFloor.allCases {
+                let before = next
+                let rate = try floorRound(floor)
+                next = try send().rate
+                floorRatios[floor, default: []].append(rate / ((before + next) / 2))
+                line += String(format: " %@ %.3f", floor.rawValue, floorRatios[floor]!.last!)
+            }
+            log(line)
+        }
         log("  ratios: dps \(ratios.map { String(format: "%.3f", $0) }.joined(separator: " "))"
             + (withSoftflowd ? "; softflowd \(softflowdRatios.map { String(format: "%.3f", $0) }.joined(separator: " "))" : ""))
         if withSoftflowd {
@@ -411,6 +474,15 @@ final class DatapathBench {
                           median(hooked.map(\.rate)), "pkt/s"))
         report.add(Figure("datapath.ratio", "datapath: attached / no hook (median of rounds)", median(ratios),
                           "ratio", atLeast: 0.95))
+        for floor in DatapathFloor.allCases {
+            let what = switch floor {
+            case .hook: "the hook alone"
+            case .parse: "parse, no record"
+            case .clock: "parse and clock read, no record"
+            }
+            report.add(Figure("datapath.floor_\(floor.rawValue)", "datapath floor: \(what) / no hook (median of rounds)",
+                              median(floorRatios[floor] ?? []), "ratio"))
+        }
         if withSoftflowd {
             report.add(Figure("datapath.ratio_over_softflowd", "datapath: dps ratio / softflowd ratio (medians)",
                               median(ratios) / median(softflowdRatios), "ratio", atLeast: 1))

@@ -330,6 +330,24 @@ final class DifferentialTests {
         }
     }
 
+    /// The benchmark's floors stop the fast path where they say and write nothing: the hook
+    /// floor does not even count the packet; the parse and clock floors count it as the fast
+    /// path does; a frame the fast path leaves still goes to the general path, which records it.
+    @Test(arguments: DatapathFloor.allCases)
+    func floorsRecordNothing(floor: DatapathFloor) throws {
+        let stopped = try ProgramTestRun(floor: floor)
+        let plain = B.ethernet(B.ipv4(protocol: 17, l4: B.udp(40000, 443, payload: B.bytes(200, start: 0x30))))
+        let vlan = B.ethernet(vlans: [0x8100], B.ipv4(protocol: 17, l4: B.udp(40000, 443, payload: [1])))
+        #expect(try stopped.runThenRead([plain, plain], perRead: 8).isEmpty)
+        let counted = stopped.counters()
+        #expect(counted.fastPath == (floor == .hook ? 0 : 2))
+        #expect(counted.packets == counted.fastPath)
+        let general = try stopped.runThenRead([vlan], perRead: 8)
+        #expect(general == (floor == .hook ? [] : [[40000]]))
+        // As attached, the same frames are records.
+        #expect(try program.runThenRead([plain, vlan], perRead: 8) == [[40000, 40000]])
+    }
+
     /// Edge cases the captures may not hold: every rule of the parser, on hand-built frames.
     @Test(arguments: paths)
     func handBuiltFramesParseAlike(path: ProgramTestRun.Path) throws {
