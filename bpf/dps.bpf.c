@@ -960,7 +960,7 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
 {
     if (dps_path == DPS_PATH_FLOOR_HOOK)
         return TC_ACT_UNSPEC;
-    if ((dps_path == DPS_PATH_ATTACHED || dps_path >= DPS_PATH_FLOOR_PARSE) && dps_fast_path(skb, direction))
+    if (dps_path != DPS_PATH_GENERAL && dps_path != DPS_PATH_COPY && dps_fast_path(skb, direction))
         return TC_ACT_UNSPEC;
     return dps_observe(skb, direction);
 }

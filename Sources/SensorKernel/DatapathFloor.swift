@@ -1,7 +1,7 @@
 import CLibbpf
 import CSensorABI
 
-/// The datapath benchmark's floors (`dps-bench --floor`): the program attached with its fast path
+/// The datapath benchmark's floors (the floor rounds of `dps-bench --only datapath`): the program attached with its fast path
 /// stopped early, writing no record, to measure what any sensor that reads every packet in the
 /// kernel pays on a host before it records anything. `dps` itself never sets one.
 public enum DatapathFloor: String, Sendable, CaseIterable {

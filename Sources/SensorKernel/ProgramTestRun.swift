@@ -69,9 +69,10 @@ public final class ProgramTestRun {
             throw KernelError(.bpfObject, "the embedded BPF object lacks its maps or tc_ingress")
         }
         _ = bpf_map__set_max_entries(events, 1 << 16)
-        if path != .attached || floor != nil {
+        let value = floor?.pathValue ?? path.value
+        if value != Path.attached.value {
             do {
-                try setProgramPath(opened, floor?.pathValue ?? path.value)
+                try setProgramPath(opened, value)
             } catch {
                 bpf_object__close(opened)
                 throw error

@@ -314,7 +314,7 @@ final class DatapathBench {
     /// the sender's rate. The parse and clock floors count what they read: every packet the
     /// interface received, or the round is not a measure of them.
     func floorRound(_ floor: DatapathFloor) throws -> Double {
-        let mode = HookMode(rawValue: attach) ?? .auto
+        guard let mode = HookMode(rawValue: attach) else { throw BenchError("--attach \(attach): auto, tcx or tc") }
         let sensor = try Self.inNamespace(Self.nsB) {
             try KernelSensor(
                 interfaces: ["dpsb1"], egress: true, ringBytes: 1 << 20, attach: mode,

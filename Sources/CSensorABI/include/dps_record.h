@@ -53,11 +53,11 @@ typedef uint64_t dps_u64;
 #define DPS_PATH_ATTACHED 0 /* as attached: the fast path, the general path for other packets */
 #define DPS_PATH_GENERAL 1  /* the general path for every packet, headers read in place */
 #define DPS_PATH_COPY 2     /* the general path, every header copied with bpf_skb_load_bytes */
-/* The datapath benchmark's floors (dps-bench --floor): the fast path stopped early, recording
- * nothing, to measure what any per-packet sensor pays before it writes a record. */
+/* The datapath benchmark's floors (dps-bench --only datapath): the fast path stopped early,
+ * recording nothing, to measure what any per-packet sensor pays before it writes a record. */
 #define DPS_PATH_FLOOR_HOOK 3  /* return at once: the hook's own cost */
 #define DPS_PATH_FLOOR_PARSE 4 /* the fast path's parse (and filter check), then return */
-#define DPS_PATH_FLOOR_CLOCK 5 /* the parse and one bpf_ktime_get_ns (kept per CPU), then return */
+#define DPS_PATH_FLOOR_CLOCK 5 /* the parse and one bpf_ktime_get_ns, then return */
 
 /* Indices of the per-CPU counter array `counters`. */
 #define DPS_CTR_RINGBUF_FULL 0 /* bpf_ringbuf_reserve failed: the packet has no record */
